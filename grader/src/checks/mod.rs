@@ -1,0 +1,234 @@
+//! The generic checks a rubric can name, each a pure function of the runs it is given.
+//!
+//! A check sees only [`Case`]s: the input fed and the [`RunOutcome`] (trace, output, leaks,
+//! hang snapshot). It never runs anything itself, so checks can be tested on recorded or
+//! hand-made traces, and every front end gets the same verdict from the same runs.
+//!
+//! Every check first asks [`completed`] whether the run can be judged at all (it did not
+//! hang, panic or get killed); its own logic then looks for the structure it judges (a check
+//! about pipes fails a program that made no pipe: no points for doing nothing).
+
+mod channel;
+mod factors;
+mod lifecycle;
+mod processes;
+
+use crate::run::{RunOutcome, RunStatus, hang};
+use crate::trace::{End, Topic};
+use serde::{Deserialize, Serialize};
+
+/// A generic check and its parameters, as a rubric names it (`kind = "..."`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The output is exactly the contract's for the input (prompt, factors once, Finished.).
+    Factors,
+    /// Bad input: `error:` line on stderr, exit status 2, no fork, nothing left behind.
+    RejectsBadInput,
+    /// The parent forks exactly `workers` processes; workers fork none.
+    WorkerCount { workers: usize },
+    /// Only the first process writes to stdout.
+    OnlyParentPrints,
+    /// Results travel from the workers to the parent through `mechanism`, and nothing else.
+    Channel { mechanism: Mechanism },
+    /// Every process closes the pipe ends it does not use (workers write, the parent reads).
+    ClosesUnusedPipeEnds,
+    /// The parent reaps every child before its last output.
+    ReapsChildren,
+    /// Every process that had a System V segment attached detaches it.
+    ShmDetached,
+    /// The parent removes every segment (IPC_RMID); none is left behind.
+    ShmRemoved,
+}
+
+/// An IPC mechanism a part must use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mechanism {
+    Pipe,
+    SysvShm,
+}
+
+impl CheckKind {
+    /// The system calls this check needs the tracer to record.
+    pub fn topics(&self) -> Vec<Topic> {
+        match self {
+            CheckKind::Factors => vec![],
+            CheckKind::RejectsBadInput => vec![Topic::SysvShm, Topic::Files],
+            CheckKind::WorkerCount { .. } => vec![],
+            CheckKind::OnlyParentPrints => vec![Topic::StdoutWrites],
+            CheckKind::Channel { .. } => vec![
+                Topic::StdoutWrites,
+                Topic::Pipes,
+                Topic::Files,
+                Topic::SysvShm,
+                Topic::OtherIpc,
+            ],
+            CheckKind::ClosesUnusedPipeEnds => vec![Topic::Pipes],
+            CheckKind::ReapsChildren => vec![Topic::Waits, Topic::StdoutWrites],
+            CheckKind::ShmDetached => vec![Topic::SysvShm],
+            CheckKind::ShmRemoved => vec![Topic::SysvShm],
+        }
+    }
+}
+
+/// One run a check judges: which input, and what happened.
+#[derive(Debug, Clone, Copy)]
+pub struct Case<'a> {
+    pub input: &'a str,
+    pub stdin: &'a str,
+    pub run: &'a RunOutcome,
+}
+
+impl Case<'_> {
+    /// `input "small" (60)`: how feedback names the case.
+    pub fn describe(&self) -> String {
+        let shown = self.stdin.trim_end_matches('\n');
+        if shown.is_empty() {
+            format!("input `{}` (empty)", self.input)
+        } else {
+            format!("input `{}` ({shown:?})", self.input)
+        }
+    }
+}
+
+/// A check's verdict on its runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub passed: bool,
+    /// What was expected and what the trace showed; empty on a pass.
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn pass() -> Verdict {
+        Verdict {
+            passed: true,
+            message: String::new(),
+        }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Verdict {
+        Verdict {
+            passed: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// Judges a check on its cases: the first case that fails decides, and its message names
+/// the input.
+pub fn evaluate(kind: &CheckKind, cases: &[Case<'_>]) -> Verdict {
+    for case in cases {
+        let result = match kind {
+            CheckKind::RejectsBadInput => factors::rejects_bad_input(case),
+            _ => completed(case).and_then(|()| evaluate_completed(kind, case)),
+        };
+        if let Err(message) = result {
+            return Verdict::fail(format!("on {}: {message}", case.describe()));
+        }
+    }
+    Verdict::pass()
+}
+
+fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
+    match kind {
+        CheckKind::Factors => factors::factors(case),
+        CheckKind::RejectsBadInput => factors::rejects_bad_input(case),
+        CheckKind::WorkerCount { workers } => processes::worker_count(case, *workers),
+        CheckKind::OnlyParentPrints => processes::only_parent_prints(case),
+        CheckKind::Channel { mechanism } => channel::channel(case, *mechanism),
+        CheckKind::ClosesUnusedPipeEnds => channel::closes_unused_pipe_ends(case),
+        CheckKind::ReapsChildren => processes::reaps_children(case),
+        CheckKind::ShmDetached => lifecycle::shm_detached(case),
+        CheckKind::ShmRemoved => lifecycle::shm_removed(case),
+    }
+}
+
+/// Can this run be judged? Not if it hung, forked without end, panicked or crashed.
+pub fn completed(case: &Case<'_>) -> Result<(), String> {
+    let run = case.run;
+    match run.status {
+        RunStatus::TimedOut => {
+            let mut message = format!(
+                "the program did not finish within {:.0} s and was killed.",
+                run.wall.as_secs_f64().floor()
+            );
+            for line in hang::explain(run) {
+                message.push_str("\n  ");
+                message.push_str(&line);
+            }
+            return Err(message);
+        }
+        RunStatus::ProcessLimit => {
+            return Err(format!(
+                "the program created {} processes, more than the limit; it was killed (a fork \
+                 inside a loop, or a worker that returns into the parent's code?)",
+                run.trace.processes.len()
+            ));
+        }
+        RunStatus::Completed => {}
+    }
+    if let Some(panic) = panic_message(&run.stderr.text()) {
+        return Err(format!("the program panicked: {panic}"));
+    }
+    let Some(root) = run.trace.root() else {
+        return Err("the program did not start".to_string());
+    };
+    match root.end {
+        Some(End::Signaled { signal, .. }) => Err(format!(
+            "the program was killed by signal {} ({})",
+            signal,
+            signal_name(signal)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The message of a Rust panic (e.g. a stub's `todo!`), from stderr.
+pub fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    lines.find(|l| l.contains("panicked at"))?;
+    let message: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace:"))
+        .collect();
+    Some(message.join(" ").trim().to_string())
+}
+
+/// The name of a signal number (`SIGSEGV`), for messages.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+/// Joins names as `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_todo_message() {
+        let stderr = "Give a number\nthread 'main' panicked at labs/lab11/src/bin/pipe.rs:10:5:\nnot yet implemented: read a line\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("not yet implemented: read a line")
+        );
+        assert_eq!(panic_message("error: bad input\n"), None);
+    }
+
+    #[test]
+    fn lists_read_naturally() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(and_list(&names(&["a"])), "a");
+        assert_eq!(and_list(&names(&["a", "b", "c"])), "a, b and c");
+    }
+}

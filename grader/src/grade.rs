@@ -1,0 +1,255 @@
+//! Grading: a rubric plus one executable per part, turned into a [`Report`].
+//!
+//! [`Grading`] owns the runs. Each (part, input) pair is run once, lazily, by whoever asks
+//! first (a `cargo test` trial, or [`Grading::grade_all`]'s worker threads), and every check
+//! naming that pair reads the same run. Checks are then pure functions of those runs.
+
+use crate::checks::{self, Case};
+use crate::rubric::{Check, Rubric};
+use crate::run::{self, Limits, RunOutcome, RunSpec};
+use crate::trace::Interest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+/// How to grade.
+#[derive(Debug, Clone)]
+pub struct GradeOptions {
+    /// Step every system call instead of filtering; verdicts must not change.
+    pub full: bool,
+    /// Limits per run; the wall-clock limit comes from the rubric's inputs.
+    pub limits: Limits,
+}
+
+impl Default for GradeOptions {
+    fn default() -> Self {
+        GradeOptions {
+            full: std::env::var_os("GRADER_FULL_TRACE").is_some_and(|v| v != "0"),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The verdict on one rubric item, as every front end reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub part: String,
+    pub title: String,
+    pub points: u32,
+    pub max_points: u32,
+    pub status: Status,
+    /// What was expected and what the trace showed; empty when passed.
+    pub message: String,
+    pub hint: String,
+}
+
+/// A check's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// No executable was given for the check's part; left out of score and max_score.
+    Skipped,
+    /// The grader could not run the program (not the student's fault).
+    Error,
+}
+
+/// A graded lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub lab: String,
+    pub title: String,
+    pub score: u32,
+    pub max_score: u32,
+    /// `filtered` (seccomp stops only the calls of interest) or `full` (every call).
+    pub tracing: String,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    /// Builds a report from check results; skipped checks count in neither total.
+    pub fn new(rubric: &Rubric, full: bool, checks: Vec<CheckResult>) -> Report {
+        let counted = || checks.iter().filter(|c| c.status != Status::Skipped);
+        Report {
+            lab: rubric.lab.clone(),
+            title: rubric.title.clone(),
+            score: counted().map(|c| c.points).sum(),
+            max_score: counted().map(|c| c.max_points).sum(),
+            tracing: if full { "full" } else { "filtered" }.to_string(),
+            checks,
+        }
+    }
+
+    /// Every check of the given parts failed because the program could not be built.
+    pub fn build_failed(rubric: &Rubric, parts: &[String], why: &str) -> Report {
+        let checks = rubric
+            .checks
+            .iter()
+            .map(|check| {
+                let failed = parts.contains(&check.part);
+                result_for(
+                    check,
+                    if failed { Status::Failed } else { Status::Skipped },
+                    if failed {
+                        format!("the program does not build:\n{why}")
+                    } else {
+                        String::new()
+                    },
+                )
+            })
+            .collect();
+        Report::new(rubric, false, checks)
+    }
+}
+
+/// Grades one submission against one rubric.
+pub struct Grading {
+    rubric: Rubric,
+    exes: BTreeMap<String, PathBuf>,
+    options: GradeOptions,
+    interest: Interest,
+    runs: BTreeMap<(String, String), OnceLock<Result<RunOutcome, String>>>,
+    /// Results of the checks graded so far, in the order they finished.
+    finished: Mutex<Vec<CheckResult>>,
+}
+
+impl Grading {
+    /// Prepares to grade `exes` (part name → executable). Nothing runs yet.
+    pub fn new(rubric: Rubric, exes: BTreeMap<String, PathBuf>, options: GradeOptions) -> Self {
+        let mut runs = BTreeMap::new();
+        for check in &rubric.checks {
+            if exes.contains_key(&check.part) {
+                for input in &check.inputs {
+                    runs.insert((check.part.clone(), input.clone()), OnceLock::new());
+                }
+            }
+        }
+        Grading {
+            interest: rubric.interest(),
+            rubric,
+            exes,
+            options,
+            runs,
+            finished: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn rubric(&self) -> &Rubric {
+        &self.rubric
+    }
+
+    /// The run of a part on an input, started now if nobody has started it.
+    pub fn run(&self, part: &str, input: &str) -> &Result<RunOutcome, String> {
+        let cell = self
+            .runs
+            .get(&(part.to_string(), input.to_string()))
+            .expect("every (part, input) of the rubric has a cell");
+        cell.get_or_init(|| {
+            let spec = RunSpec {
+                program: self.exes[part].clone(),
+                args: Vec::new(),
+                stdin: self.rubric.inputs[input].stdin.clone().into_bytes(),
+                limits: Limits {
+                    wall: self.rubric.timeout(input),
+                    ..self.options.limits
+                },
+                full: self.options.full,
+                interest: self.interest.clone(),
+                inherit_stdio: false,
+            };
+            run::run(&spec).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Grades one check, running what it needs.
+    pub fn grade_check(&self, check: &Check) -> CheckResult {
+        let result = self.evaluate(check);
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(result.clone());
+        result
+    }
+
+    fn evaluate(&self, check: &Check) -> CheckResult {
+        if !self.exes.contains_key(&check.part) {
+            return result_for(check, Status::Skipped, String::new());
+        }
+        let mut cases = Vec::new();
+        for input in &check.inputs {
+            match self.run(&check.part, input) {
+                Ok(run) => cases.push(Case {
+                    input,
+                    stdin: &self.rubric.inputs[input].stdin,
+                    run,
+                }),
+                Err(why) => {
+                    return result_for(check, Status::Error, format!("cannot run: {why}"));
+                }
+            }
+        }
+        let verdict = checks::evaluate(&check.kind, &cases);
+        let status = if verdict.passed {
+            Status::Passed
+        } else {
+            Status::Failed
+        };
+        result_for(check, status, verdict.message)
+    }
+
+    /// Runs everything (up to `jobs` runs at a time) and grades every check.
+    pub fn grade_all(&self, jobs: usize) -> Report {
+        let keys: Vec<&(String, String)> = self.runs.keys().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.max(1).min(keys.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((part, input)) = keys.get(i) else {
+                            break;
+                        };
+                        self.run(part, input);
+                    }
+                });
+            }
+        });
+        let checks = self
+            .rubric
+            .checks
+            .iter()
+            .map(|c| self.grade_check(c))
+            .collect();
+        Report::new(&self.rubric, self.options.full, checks)
+    }
+
+    /// The report over the checks graded so far (the `cargo test` harness grades them one
+    /// trial at a time).
+    pub fn report_so_far(&self) -> Report {
+        let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let mut checks: Vec<CheckResult> = finished.clone();
+        let order = |id: &str| self.rubric.checks.iter().position(|c| c.id == id);
+        checks.sort_by_key(|c| order(&c.id));
+        Report::new(&self.rubric, self.options.full, checks)
+    }
+}
+
+fn result_for(check: &Check, status: Status, message: String) -> CheckResult {
+    CheckResult {
+        id: check.id.clone(),
+        part: check.part.clone(),
+        title: check.title.clone(),
+        points: if status == Status::Passed {
+            check.points
+        } else {
+            0
+        },
+        max_points: check.points,
+        status,
+        message,
+        hint: check.hint.clone(),
+    }
+}

@@ -1,0 +1,232 @@
+//! The `grader` command: `check` grades a lab, `trace` summarises a program's system calls.
+//!
+//! Only argument handling and dispatch live here; the work is in the library. Errors of the
+//! grader itself (bad arguments, unusable executable, unknown lab) exit 2 with one line;
+//! grading that ran exits 0 whatever the score.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use grader::grade::{GradeOptions, Grading, Report};
+use grader::rubric::Rubric;
+use grader::run::{self, Limits, RunSpec};
+use grader::trace::{End, Interest};
+use grader::{report, workspace};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "grader", version, about = "Grades IPC lab programs by tracing their system calls")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Build a lab in this repository and grade it against its rubric.
+    Check(CheckArgs),
+    /// Run a program under the tracer and print a per-process system-call summary
+    /// (like `strace -c -f`) on stderr.
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The lab to grade, e.g. lab11.
+    lab: String,
+    /// Grade the reference solutions instead of the student crate.
+    #[arg(long, conflicts_with = "exe")]
+    solutions: bool,
+    /// Grade this executable for a part instead of building (repeatable), e.g.
+    /// `--exe pipe=./a.out`. Parts given no executable are skipped.
+    #[arg(long, value_name = "PART=PATH")]
+    exe: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Step every system call instead of filtering with seccomp (slower; same verdicts).
+    #[arg(long)]
+    full_trace: bool,
+    /// The kit's repository (default: found above the current directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Runs at a time (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// Stop only at the calls the graders look at (seccomp filter) instead of every call.
+    #[arg(long)]
+    filtered: bool,
+    /// Kill the program after this many seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    timeout: f64,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Commands::Check(args) => check(args),
+        Commands::Trace(args) => trace(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1) {
+                message.push_str(&format!(": {cause}"));
+            }
+            eprintln!("grader: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let start = match &args.root {
+        Some(root) => root.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let root = workspace::find_root(&start).ok_or_else(|| {
+        anyhow!(
+            "{} is not inside the lab kit (no Cargo.toml with a labs/ folder above it); use --root",
+            start.display()
+        )
+    })?;
+    let rubric_path = Rubric::path_in(&root, &args.lab);
+    if !rubric_path.is_file() {
+        bail!("unknown lab `{}`: there is no {}", args.lab, rubric_path.display());
+    }
+    let rubric = Rubric::load(&rubric_path)?;
+    let exes = if args.exe.is_empty() {
+        let package = if args.solutions {
+            &rubric.solution_package
+        } else {
+            &rubric.package
+        };
+        match workspace::build_bins(&root, package) {
+            Ok(bins) => map_parts(&rubric, package, &bins)?,
+            Err(workspace::BuildError::Compile(why)) => {
+                let parts: Vec<String> = rubric.parts.keys().cloned().collect();
+                print_report(&Report::build_failed(&rubric, &parts, &why), args.format)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    } else {
+        parse_exes(&rubric, &args.exe)?
+    };
+    let options = GradeOptions {
+        full: args.full_trace || GradeOptions::default().full,
+        limits: Limits::default(),
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let grading = Grading::new(rubric, exes, options);
+    print_report(&grading.grade_all(jobs), args.format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &Report, format: Format) -> Result<()> {
+    let text = match format {
+        Format::Human => report::human(report),
+        Format::Json => report::json(report) + "\n",
+    };
+    let mut out = anstream::stdout();
+    // A closed stdout (`grader check … | head`) is not worth an error message.
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+fn map_parts(
+    rubric: &Rubric,
+    package: &str,
+    bins: &BTreeMap<String, PathBuf>,
+) -> Result<BTreeMap<String, PathBuf>> {
+    rubric
+        .parts
+        .iter()
+        .map(|(part, spec)| {
+            let exe = bins.get(&spec.bin).ok_or_else(|| {
+                anyhow!("package `{package}` has no binary built from src/bin/{}.rs", spec.bin)
+            })?;
+            Ok((part.clone(), exe.clone()))
+        })
+        .collect()
+}
+
+fn parse_exes(rubric: &Rubric, given: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut exes = BTreeMap::new();
+    for item in given {
+        let (part, path) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--exe takes PART=PATH, got `{item}`"))?;
+        if !rubric.parts.contains_key(part) {
+            let known: Vec<&str> = rubric.parts.keys().map(String::as_str).collect();
+            bail!("{} has no part `{part}` (parts: {})", rubric.lab, known.join(", "));
+        }
+        let path = PathBuf::from(path);
+        run::check_executable(&path)?;
+        if exes.insert(part.to_string(), path).is_some() {
+            bail!("--exe gives part `{part}` twice");
+        }
+    }
+    Ok(exes)
+}
+
+fn trace(args: TraceArgs) -> Result<ExitCode> {
+    let program = PathBuf::from(&args.command[0]);
+    let program = if program.components().count() == 1 && !program.exists() {
+        which(&program).ok_or_else(|| anyhow!("{}: command not found", program.display()))?
+    } else {
+        program
+    };
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let spec = RunSpec {
+        program,
+        args: args.command[1..].to_vec(),
+        stdin: Vec::new(),
+        limits: Limits {
+            wall: std::time::Duration::from_secs_f64(args.timeout),
+            ..Limits::default()
+        },
+        full: !args.filtered,
+        interest: Interest::all(),
+        inherit_stdio: true,
+    };
+    let outcome = run::run(&spec)?;
+    let mut err = anstream::stderr();
+    let _ = err.write_all(report::trace_summary(&outcome).as_bytes());
+    let code = match outcome.trace.root().and_then(|p| p.end) {
+        Some(End::Exited { code }) => code as u8,
+        Some(End::Signaled { signal, .. }) => 128u8.wrapping_add(signal as u8),
+        _ => 1,
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Finds a bare command name on PATH.
+fn which(name: &std::path::Path) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| run::check_executable(candidate).is_ok())
+    })
+}

@@ -1,0 +1,141 @@
+//! Explaining a hang: which process is blocked in which call, and for pipes, who still
+//! holds the other end. Reads the snapshot the watchdog took just before killing the run.
+//!
+//! The two classic pipe deadlocks get a sentence of their own:
+//! - a reader blocked in `read` on a pipe whose write end is still open somewhere (often in
+//!   the reader itself), so end-of-file never comes;
+//! - writers blocked in `write` on a full pipe while the reader is blocked in `wait4`.
+
+use super::RunOutcome;
+use crate::trace::live::ProcessSnapshot;
+use syscalls::Sysno;
+
+/// One line per live process, the recognised deadlock first.
+pub fn explain(run: &RunOutcome) -> Vec<String> {
+    let snapshots = &run.hang;
+    let name = |pid: i32| {
+        run.trace
+            .by_pid(pid)
+            .map(|id| run.trace.processes[id].name())
+            .unwrap_or_else(|| format!("process {pid}"))
+    };
+    let mut lines = Vec::new();
+    let mut deadlocked_writers = Vec::new();
+    let mut waiting_reader = None;
+    for snap in snapshots {
+        let who = name(snap.pid);
+        let Some(call) = &snap.syscall else {
+            lines.push(match snap.state {
+                'T' | 't' => format!("{who} is stopped (by SIGSTOP or SIGTSTP) and never resumed"),
+                'R' => format!("{who} is running, not waiting for anything: an endless loop?"),
+                _ => format!("{who} is alive (state {})", snap.state),
+            });
+            continue;
+        };
+        let sysno = Sysno::new(call.nr as usize);
+        let call_name = sysno.map(|s| s.name()).unwrap_or("an unknown call");
+        let fd = call.args[0] as i32;
+        let pipe = pipe_of(snap, fd);
+        match (sysno, pipe) {
+            (Some(Sysno::read | Sysno::readv | Sysno::pread64), Some(inode)) => {
+                let holders = holders(snapshots, &inode, true);
+                let own = holders.iter().find(|(pid, _)| *pid == snap.pid);
+                lines.push(match own {
+                    Some((_, write_fd)) => format!(
+                        "{who} is blocked in {call_name}(fd {fd}, …); fd {fd} is a pipe whose \
+                         write end is still open in {who} itself (fd {write_fd}): close it \
+                         before reading, or end-of-file never comes"
+                    ),
+                    None if !holders.is_empty() => format!(
+                        "{who} is blocked in {call_name}(fd {fd}, …); the pipe's write end is \
+                         still open in {}, so end-of-file never comes",
+                        list(&holders, &name)
+                    ),
+                    None => format!("{who} is blocked in {call_name}(fd {fd}, …) on a pipe"),
+                });
+            }
+            (Some(Sysno::write | Sysno::writev | Sysno::pwrite64), Some(inode)) => {
+                let readers = holders(snapshots, &inode, false);
+                let reader_waiting = readers.iter().find_map(|(pid, _)| {
+                    snapshots
+                        .iter()
+                        .find(|s| s.pid == *pid)
+                        .filter(|s| is_wait(s))
+                        .map(|s| s.pid)
+                });
+                if let Some(reader) = reader_waiting {
+                    deadlocked_writers.push((who.clone(), fd, call_name));
+                    waiting_reader = Some(reader);
+                }
+                lines.push(format!(
+                    "{who} is blocked in {call_name}(fd {fd}, …): the pipe is full (64 KiB) and \
+                     nobody is reading it"
+                ));
+            }
+            (Some(Sysno::wait4 | Sysno::waitid), _) => {
+                lines.push(format!(
+                    "{who} is blocked in {call_name}, waiting for a child that has not exited"
+                ));
+            }
+            _ => lines.push(format!("{who} is blocked in {call_name}")),
+        }
+    }
+    if let Some(reader) = waiting_reader {
+        let writers: Vec<String> = deadlocked_writers.iter().map(|(w, _, _)| w.clone()).collect();
+        let (_, fd, call) = &deadlocked_writers[0];
+        let subject = if writers.len() == 2 {
+            format!("both {} and {}", writers[0], writers[1])
+        } else {
+            writers.join(", ")
+        };
+        let verb = if writers.len() == 1 { "is" } else { "are" };
+        lines.insert(
+            0,
+            format!(
+                "deadlock: {subject} {verb} blocked in {call}(fd {fd}, …) to a full pipe while \
+                 {} is blocked in wait4: read before you wait",
+                name(reader)
+            ),
+        );
+    }
+    lines
+}
+
+fn is_wait(snapshot: &ProcessSnapshot) -> bool {
+    snapshot.syscall.as_ref().is_some_and(|c| {
+        matches!(
+            Sysno::new(c.nr as usize),
+            Some(Sysno::wait4 | Sysno::waitid)
+        )
+    })
+}
+
+/// The pipe (`pipe:[inode]`) behind a descriptor, if it is one.
+fn pipe_of(snapshot: &ProcessSnapshot, fd: i32) -> Option<String> {
+    snapshot
+        .fds
+        .iter()
+        .find(|f| f.fd == fd && f.target.starts_with("pipe:"))
+        .map(|f| f.target.clone())
+}
+
+/// (pid, fd) of every live process holding the write end (`write`) or read end of a pipe.
+fn holders(snapshots: &[ProcessSnapshot], inode: &str, write: bool) -> Vec<(i32, i32)> {
+    snapshots
+        .iter()
+        .flat_map(|s| {
+            s.fds
+                .iter()
+                .filter(move |f| f.target == inode && f.is_write_end() == write)
+                .map(move |f| (s.pid, f.fd))
+        })
+        .collect()
+}
+
+fn list(holders: &[(i32, i32)], name: &dyn Fn(i32) -> String) -> String {
+    holders
+        .iter()
+        .map(|(pid, fd)| format!("{} (fd {fd})", name(*pid)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

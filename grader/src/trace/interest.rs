@@ -1,0 +1,344 @@
+//! Which system calls the tracer stops on: one description, two uses.
+//!
+//! An [`Interest`] is built from the [`Topic`]s a rubric's checks ask for. It compiles to a
+//! seccomp-BPF filter (installed in the traced program before exec, so untraced calls run at
+//! full speed) and it answers, in Rust, "is this call one we record?" in full mode, where the
+//! tracer sees everything. Using the same rules for both is what makes a check's verdict the
+//! same in filtered and full mode.
+//!
+//! A second, fixed filter ([`hardening_filter`]) closes the doors a program could use to hide
+//! from the tracer: `clone(CLONE_UNTRACED)`, `clone3` (flags in memory, out of a filter's
+//! reach; glibc falls back to `clone`) and `io_uring` (I/O without system calls).
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use syscalls::Sysno;
+
+/// A family of system calls a check needs to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topic {
+    /// Write-like calls to fds 0–2 and the dups that could alias them.
+    StdoutWrites,
+    /// pipe/pipe2 and close.
+    Pipes,
+    /// Opening, creating and removing files (regular files, FIFOs, /dev/shm objects).
+    Files,
+    /// System V shared memory: shmget, shmat, shmdt, shmctl.
+    SysvShm,
+    /// Every other channel a program could use instead: sockets, message queues, semaphores,
+    /// shared mappings.
+    OtherIpc,
+    /// wait4/waitid: who reaped whom.
+    Waits,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 6] = [
+        Topic::StdoutWrites,
+        Topic::Pipes,
+        Topic::Files,
+        Topic::SysvShm,
+        Topic::OtherIpc,
+        Topic::Waits,
+    ];
+}
+
+/// A condition on one argument, as seccomp can test it (on the low 32 bits for descriptors
+/// and commands, on all 64 for flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgTest {
+    /// `(u32)arg <= value`.
+    AtMost32(u32),
+    /// `(u32)arg == value`.
+    Equals32(u32),
+    /// `arg & mask != 0`.
+    AnyBit(u64),
+}
+
+/// The set of calls the tracer stops on and records.
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    rules: BTreeMap<Sysno, Vec<Option<(u8, ArgTest)>>>,
+}
+
+/// Write-like calls and the index of their destination descriptor.
+pub const WRITE_CALLS: &[(Sysno, u8)] = &[
+    (Sysno::write, 0),
+    (Sysno::writev, 0),
+    (Sysno::pwrite64, 0),
+    (Sysno::pwritev, 0),
+    (Sysno::pwritev2, 0),
+    (Sysno::sendfile, 0),
+    (Sysno::splice, 2),
+    (Sysno::tee, 1),
+    (Sysno::vmsplice, 0),
+    (Sysno::copy_file_range, 2),
+];
+
+/// Calls that make a new descriptor refer to an existing file.
+#[cfg(target_arch = "x86_64")]
+pub const DUP_CALLS: &[Sysno] = &[Sysno::dup, Sysno::dup2, Sysno::dup3];
+#[cfg(not(target_arch = "x86_64"))]
+pub const DUP_CALLS: &[Sysno] = &[Sysno::dup, Sysno::dup3];
+
+impl Interest {
+    /// The calls needed by these topics.
+    pub fn for_topics(topics: impl IntoIterator<Item = Topic>) -> Interest {
+        let mut interest = Interest::default();
+        let topics: BTreeSet<Topic> = topics.into_iter().collect();
+        for topic in topics {
+            interest.add_topic(topic);
+        }
+        interest
+    }
+
+    /// Everything any check can ask for.
+    pub fn all() -> Interest {
+        Interest::for_topics(Topic::ALL)
+    }
+
+    fn add(&mut self, sysno: Sysno, test: Option<(u8, ArgTest)>) {
+        let alternatives = self.rules.entry(sysno).or_default();
+        if !alternatives.contains(&test) {
+            alternatives.push(test);
+        }
+    }
+
+    fn add_topic(&mut self, topic: Topic) {
+        match topic {
+            Topic::StdoutWrites => {
+                for &(sysno, fd_arg) in WRITE_CALLS {
+                    self.add(sysno, Some((fd_arg, ArgTest::AtMost32(2))));
+                }
+                // An alias of stdout made by dup escapes a filter on fd numbers; the tracer
+                // watches dups and steps any process that makes one.
+                for &sysno in DUP_CALLS {
+                    self.add(sysno, None);
+                }
+                self.add(Sysno::fcntl, Some((1, ArgTest::Equals32(libc::F_DUPFD as u32))));
+                self.add(
+                    Sysno::fcntl,
+                    Some((1, ArgTest::Equals32(libc::F_DUPFD_CLOEXEC as u32))),
+                );
+                self.add(Sysno::close, None);
+            }
+            Topic::Pipes => {
+                #[cfg(target_arch = "x86_64")]
+                self.add(Sysno::pipe, None);
+                self.add(Sysno::pipe2, None);
+                self.add(Sysno::close, None);
+            }
+            Topic::Files => {
+                #[cfg(target_arch = "x86_64")]
+                for sysno in [Sysno::open, Sysno::creat, Sysno::unlink, Sysno::mknod] {
+                    self.add(sysno, None);
+                }
+                for sysno in [
+                    Sysno::openat,
+                    Sysno::openat2,
+                    Sysno::unlinkat,
+                    Sysno::mknodat,
+                ] {
+                    self.add(sysno, None);
+                }
+            }
+            Topic::SysvShm => {
+                for sysno in [Sysno::shmget, Sysno::shmat, Sysno::shmdt, Sysno::shmctl] {
+                    self.add(sysno, None);
+                }
+            }
+            Topic::OtherIpc => {
+                for sysno in [
+                    Sysno::socket,
+                    Sysno::socketpair,
+                    Sysno::msgget,
+                    Sysno::semget,
+                    Sysno::mq_open,
+                    Sysno::memfd_create,
+                ] {
+                    self.add(sysno, None);
+                }
+                self.add(Sysno::mmap, Some((3, ArgTest::AnyBit(libc::MAP_SHARED as u64))));
+            }
+            Topic::Waits => {
+                self.add(Sysno::wait4, None);
+                self.add(Sysno::waitid, None);
+            }
+        }
+    }
+
+    /// True if a call with these arguments is one this interest records.
+    pub fn matches(&self, sysno: Sysno, args: &[u64; 6]) -> bool {
+        let Some(alternatives) = self.rules.get(&sysno) else {
+            return false;
+        };
+        alternatives.iter().any(|test| match test {
+            None => true,
+            Some((arg, test)) => {
+                let value = args[*arg as usize];
+                match *test {
+                    ArgTest::AtMost32(limit) => (value as u32) <= limit,
+                    ArgTest::Equals32(expected) => value as u32 == expected,
+                    ArgTest::AnyBit(mask) => value & mask != 0,
+                }
+            }
+        })
+    }
+
+    /// True if any rule names this call (whatever its arguments).
+    pub fn names(&self, sysno: Sysno) -> bool {
+        self.rules.contains_key(&sysno)
+    }
+
+    /// The calls this interest names, for reports.
+    pub fn syscall_names(&self) -> Vec<&'static str> {
+        self.rules.keys().map(|s| s.name()).collect()
+    }
+
+    /// The filter that stops the traced program on exactly these calls
+    /// (`SECCOMP_RET_TRACE`) and lets everything else run.
+    pub fn to_bpf(&self) -> Result<BpfProgram, seccompiler::BackendError> {
+        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+        for (sysno, alternatives) in &self.rules {
+            let entry = rules.entry(sysno.id() as i64).or_default();
+            if alternatives.iter().any(Option::is_none) {
+                // An unconditional rule: seccompiler matches a call with no rules always.
+                entry.clear();
+                continue;
+            }
+            for (arg, test) in alternatives.iter().flatten() {
+                let condition = match *test {
+                    ArgTest::AtMost32(limit) => SeccompCondition::new(
+                        *arg,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::Le,
+                        limit.into(),
+                    )?,
+                    ArgTest::Equals32(value) => SeccompCondition::new(
+                        *arg,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::Eq,
+                        value.into(),
+                    )?,
+                    ArgTest::AnyBit(mask) => SeccompCondition::new(
+                        *arg,
+                        SeccompCmpArgLen::Qword,
+                        SeccompCmpOp::MaskedEq(mask),
+                        mask,
+                    )?,
+                };
+                entry.push(SeccompRule::new(vec![condition])?);
+            }
+        }
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Trace(0),
+            native_arch(),
+        )?;
+        filter.try_into()
+    }
+}
+
+/// The filter that refuses the calls a program could use to leave the tracer's sight.
+pub fn hardening_filter() -> Result<BpfProgram, seccompiler::BackendError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(
+        Sysno::clone.id() as i64,
+        vec![SeccompRule::new(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(libc::CLONE_UNTRACED as u64),
+            libc::CLONE_UNTRACED as u64,
+        )?])?],
+    );
+    for sysno in [
+        Sysno::clone3,
+        Sysno::io_uring_setup,
+        Sysno::io_uring_enter,
+        Sysno::io_uring_register,
+    ] {
+        rules.insert(sysno.id() as i64, vec![]);
+    }
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        native_arch(),
+    )?;
+    filter.try_into()
+}
+
+fn native_arch() -> seccompiler::TargetArch {
+    #[cfg(target_arch = "x86_64")]
+    {
+        seccompiler::TargetArch::x86_64
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        seccompiler::TargetArch::aarch64
+    }
+}
+
+/// True for calls whose result the tracer must see (a new fd, an id, a reaped pid): it
+/// resumes them with PTRACE_SYSCALL to get the exit stop.
+pub fn needs_exit_stop(sysno: Sysno) -> bool {
+    !(WRITE_CALLS.iter().any(|&(s, _)| s == sysno) || sysno == Sysno::close)
+}
+
+/// Which argument of a write-like call is the destination descriptor.
+pub fn write_fd_arg(sysno: Sysno) -> Option<usize> {
+    WRITE_CALLS
+        .iter()
+        .find(|&&(s, _)| s == sysno)
+        .map(|&(_, arg)| arg as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdout_writes_match_low_fds_only() {
+        let interest = Interest::for_topics([Topic::StdoutWrites]);
+        let mut args = [0u64; 6];
+        args[0] = 1;
+        assert!(interest.matches(Sysno::write, &args));
+        args[0] = 4;
+        assert!(!interest.matches(Sysno::write, &args));
+        args[0] = u64::MAX; // fd -1
+        assert!(!interest.matches(Sysno::write, &args));
+        assert!(!interest.matches(Sysno::read, &args));
+    }
+
+    #[test]
+    fn fcntl_matches_only_dupfd() {
+        let interest = Interest::for_topics([Topic::StdoutWrites]);
+        let mut args = [0u64; 6];
+        args[1] = libc::F_GETFL as u64;
+        assert!(!interest.matches(Sysno::fcntl, &args));
+        args[1] = libc::F_DUPFD_CLOEXEC as u64;
+        assert!(interest.matches(Sysno::fcntl, &args));
+    }
+
+    #[test]
+    fn shared_mmap_only() {
+        let interest = Interest::for_topics([Topic::OtherIpc]);
+        let mut args = [0u64; 6];
+        args[3] = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        assert!(!interest.matches(Sysno::mmap, &args));
+        args[3] = libc::MAP_SHARED as u64;
+        assert!(interest.matches(Sysno::mmap, &args));
+    }
+
+    #[test]
+    fn filters_compile() {
+        assert!(!Interest::all().to_bpf().unwrap().is_empty());
+        assert!(!hardening_filter().unwrap().is_empty());
+    }
+}

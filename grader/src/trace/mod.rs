@@ -1,0 +1,18 @@
+//! Syscall tracing: follow every process of a run with ptrace and record what it did.
+//!
+//! - [`interest`]: which calls to stop on, as a seccomp filter and as a Rust predicate;
+//! - [`tracer`]: the ptrace loop, producing a [`model::Trace`];
+//! - [`live`]: the live processes, held by pidfd, killed on timeout or when the parent ends;
+//! - [`procfs`]: reading descriptors, counters and blocked calls from /proc;
+//! - [`model`]: the trace as plain data, the only thing checks see.
+//!
+//! This module knows nothing about labs or rubrics.
+
+pub mod interest;
+pub mod live;
+pub mod model;
+pub mod procfs;
+pub mod tracer;
+
+pub use interest::{Interest, Topic};
+pub use model::{End, Event, ProcId, Process, Stream, Trace};

@@ -1,0 +1,781 @@
+//! The ptrace loop: follows every process of a run and turns its stops into a [`Trace`].
+//!
+//! The traced program starts with `PTRACE_TRACEME` and two seccomp filters (see
+//! [`super::spawn`]). Its first stop is the SIGTRAP of its exec; there the tracer sets its
+//! options, which every child inherits. From then on:
+//!
+//! - in **filtered** mode a process runs with `PTRACE_CONT` and stops only at the calls the
+//!   filter returns `SECCOMP_RET_TRACE` for; a call whose result matters (a new fd, an id, a
+//!   reaped pid) is resumed with `PTRACE_SYSCALL` once, to see its exit;
+//! - in **full** mode every process runs with `PTRACE_SYSCALL` and every call is counted;
+//! - a process that makes an alias of stdout (`dup(1)`) is switched to stepping every call,
+//!   because a filter on fd numbers cannot follow the alias. Its children inherit that.
+//!
+//! Entry, exit and seccomp stops are told apart by `PTRACE_GET_SYSCALL_INFO`, never by a
+//! toggled flag (restarted calls make two exits in a row look like entry/exit).
+//!
+//! Waiting uses `waitpid(-1, __WALL | __WNOTHREAD)`: several runs may be traced at once by
+//! different threads of one process (the test harness), and `__WNOTHREAD` keeps each tracer
+//! thread to its own tracees. The wait and restart steps use libc directly because nix's
+//! `Signal` cannot carry real-time signals, and a signal the tracer cannot re-inject is lost.
+
+use super::interest::{Interest, needs_exit_stop, write_fd_arg};
+use super::live::LiveSet;
+use super::model::{End, Event, ProcId, Process, Stream, SyscallCount, Trace};
+use super::procfs;
+use nix::sys::ptrace;
+use nix::unistd::Pid;
+use std::collections::{HashMap, HashSet};
+use std::io::IoSliceMut;
+use syscalls::Sysno;
+
+/// What the tracer needs to know about a run.
+#[derive(Debug, Clone)]
+pub struct TracerConfig {
+    /// Step every call of every process (`strace -f -c`-like) instead of filtering.
+    pub full: bool,
+    /// The calls to record (and, in filtered mode, the filter's rules).
+    pub interest: Interest,
+    /// `/proc` targets of the run's stdout and stderr pipes, to recognise writes to them
+    /// through any descriptor.
+    pub stdout_target: String,
+    pub stderr_target: String,
+    /// More processes than this and the run is stopped (RLIMIT_NPROC does not bind root).
+    pub max_processes: usize,
+}
+
+/// What the loop produced.
+#[derive(Debug, Default)]
+pub struct TraceOutcome {
+    pub trace: Trace,
+    /// The run created more than `max_processes` processes and was killed.
+    pub process_limit_hit: bool,
+}
+
+/// A thread the tracer follows.
+struct Task {
+    proc: ProcId,
+    /// A call seen at entry whose exit the tracer waits for.
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    sysno: Sysno,
+    args: [u64; 6],
+    /// The call is in the interest set (or an alias write): decode it at exit.
+    record: bool,
+}
+
+/// Tracer-side state of a process that the model does not keep.
+#[derive(Default)]
+struct ProcState {
+    /// What each descriptor refers to, kept up to date from traced calls; a miss is read
+    /// from /proc.
+    fds: HashMap<i32, String>,
+    stepping: bool,
+    live_tasks: usize,
+}
+
+struct Tracer<'a> {
+    config: &'a TracerConfig,
+    live: &'a LiveSet,
+    trace: Trace,
+    procs: Vec<ProcState>,
+    tasks: HashMap<i32, Task>,
+    /// New tasks whose first stop arrived before their creator's fork event.
+    early_stops: HashSet<i32>,
+    /// New tasks announced by a fork event whose first stop has not arrived.
+    awaiting_first_stop: HashSet<i32>,
+    root_pid: i32,
+    root_started: bool,
+    process_limit_hit: bool,
+    workers: usize,
+}
+
+/// Follows `root` (a child of the calling thread that called `PTRACE_TRACEME` and exec'd)
+/// and everything it creates, until every one of them has ended.
+pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome {
+    let mut trace = Trace {
+        full: config.full,
+        ..Trace::default()
+    };
+    trace
+        .processes
+        .push(Process::new(root, None, "parent".to_string()));
+    live.add(root);
+    let mut tracer = Tracer {
+        config,
+        live,
+        trace,
+        procs: vec![ProcState {
+            live_tasks: 1,
+            ..ProcState::default()
+        }],
+        tasks: HashMap::from([(
+            root,
+            Task {
+                proc: 0,
+                pending: None,
+            },
+        )]),
+        early_stops: HashSet::new(),
+        awaiting_first_stop: HashSet::new(),
+        root_pid: root,
+        root_started: false,
+        process_limit_hit: false,
+        workers: 0,
+    };
+    tracer.run();
+    TraceOutcome {
+        trace: tracer.trace,
+        process_limit_hit: tracer.process_limit_hit,
+    }
+}
+
+const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESYSGOOD
+    .union(ptrace::Options::PTRACE_O_TRACEFORK)
+    .union(ptrace::Options::PTRACE_O_TRACEVFORK)
+    .union(ptrace::Options::PTRACE_O_TRACECLONE)
+    .union(ptrace::Options::PTRACE_O_TRACEEXEC)
+    .union(ptrace::Options::PTRACE_O_TRACEEXIT)
+    .union(ptrace::Options::PTRACE_O_TRACESECCOMP)
+    .union(ptrace::Options::PTRACE_O_EXITKILL);
+
+impl Tracer<'_> {
+    fn run(&mut self) {
+        while !self.tasks.is_empty() || !self.early_stops.is_empty() {
+            let Some((tid, status)) = wait_any() else {
+                break; // No tracee left to wait for (ECHILD).
+            };
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                self.on_gone(tid, status);
+            } else if libc::WIFSTOPPED(status) {
+                let sig = libc::WSTOPSIG(status);
+                let event = status >> 16;
+                if !self.tasks.contains_key(&tid) {
+                    self.on_unknown_stop(tid);
+                } else if !self.root_started && tid == self.root_pid {
+                    self.on_root_exec(tid);
+                } else if sig == libc::SIGTRAP | 0x80 {
+                    self.on_syscall_stop(tid);
+                } else if sig == libc::SIGTRAP && event != 0 {
+                    self.on_event(tid, event);
+                } else {
+                    self.on_signal(tid, sig);
+                }
+            }
+        }
+    }
+
+    /// The root's first stop: the SIGTRAP of its exec. Set the options every child inherits.
+    fn on_root_exec(&mut self, tid: i32) {
+        self.root_started = true;
+        let _ = ptrace::setoptions(Pid::from_raw(tid), OPTIONS);
+        if let Some(exe) = procfs::exe(tid) {
+            self.trace.processes[0].execs.push(exe);
+        }
+        self.reload_fds(0, tid);
+        self.resume(tid, 0);
+    }
+
+    fn on_unknown_stop(&mut self, tid: i32) {
+        // A new child stopped before its creator's fork event told us who it is. Hold it
+        // until the event arrives, so it inherits the right mode.
+        self.early_stops.insert(tid);
+    }
+
+    fn on_gone(&mut self, tid: i32, status: i32) {
+        self.early_stops.remove(&tid);
+        self.awaiting_first_stop.remove(&tid);
+        let Some(task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let proc = task.proc;
+        let state = &mut self.procs[proc];
+        state.live_tasks = state.live_tasks.saturating_sub(1);
+        let pid = self.trace.processes[proc].pid;
+        if tid == pid || state.live_tasks == 0 {
+            let end = if self.live.was_killed(pid) {
+                End::Killed
+            } else if libc::WIFEXITED(status) {
+                End::Exited {
+                    code: libc::WEXITSTATUS(status),
+                }
+            } else {
+                End::Signaled {
+                    signal: libc::WTERMSIG(status),
+                    core_dumped: libc::WCOREDUMP(status),
+                }
+            };
+            if self.trace.processes[proc].end.is_none() {
+                self.trace.processes[proc].end = Some(end);
+            }
+            self.live.remove(pid);
+            if proc == 0 {
+                // The parent is done: anything it left running is killed, never waited for.
+                self.live.kill_all();
+            }
+        }
+    }
+
+    fn on_event(&mut self, tid: i32, event: i32) {
+        match event {
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Ok(child) = ptrace::getevent(Pid::from_raw(tid)) {
+                    self.on_spawn(tid, child as i32);
+                }
+            }
+            libc::PTRACE_EVENT_EXEC => self.on_exec(tid),
+            libc::PTRACE_EVENT_EXIT => self.on_exit_stop(tid),
+            libc::PTRACE_EVENT_SECCOMP => return self.on_syscall_stop(tid),
+            _ => {}
+        }
+        self.resume(tid, 0);
+    }
+
+    fn on_spawn(&mut self, parent_tid: i32, child: i32) {
+        let parent = self.tasks[&parent_tid].proc;
+        let parent_pid = self.trace.processes[parent].pid;
+        let thread = procfs::tgid(child).is_some_and(|tgid| tgid == parent_pid);
+        let proc = if thread {
+            self.trace.processes[parent].threads += 1;
+            self.procs[parent].live_tasks += 1;
+            parent
+        } else {
+            let label = if parent == 0 {
+                self.workers += 1;
+                format!("worker {}", self.workers)
+            } else {
+                format!("process {child}")
+            };
+            self.trace
+                .processes
+                .push(Process::new(child, Some(parent), label));
+            let stepping = self.procs[parent].stepping;
+            self.trace.processes.last_mut().expect("just pushed").stepped = stepping;
+            self.procs.push(ProcState {
+                fds: self.procs[parent].fds.clone(),
+                stepping,
+                live_tasks: 1,
+            });
+            self.live.add(child);
+            if self.trace.processes.len() > self.config.max_processes {
+                self.process_limit_hit = true;
+                self.live.kill_all();
+            }
+            self.trace.processes.len() - 1
+        };
+        self.trace.processes[parent].events.push(Event::Spawn {
+            child: proc,
+            thread,
+        });
+        self.tasks.insert(
+            child,
+            Task {
+                proc,
+                pending: None,
+            },
+        );
+        if self.early_stops.remove(&child) {
+            self.resume(child, 0);
+        } else {
+            self.awaiting_first_stop.insert(child);
+        }
+    }
+
+    fn on_exec(&mut self, tid: i32) {
+        // A non-leader thread that execs takes over the leader's pid; its old tid is gone.
+        if let Ok(former) = ptrace::getevent(Pid::from_raw(tid))
+            && former as i32 != tid
+            && let Some(task) = self.tasks.remove(&(former as i32))
+        {
+            let state = &mut self.procs[task.proc];
+            state.live_tasks = state.live_tasks.saturating_sub(1);
+        }
+        let proc = self.tasks[&tid].proc;
+        self.tasks.get_mut(&tid).expect("known task").pending = None;
+        if let Some(exe) = procfs::exe(tid) {
+            self.trace.processes[proc].execs.push(exe);
+        }
+        // Close-on-exec descriptors are gone now.
+        self.reload_fds(proc, tid);
+    }
+
+    /// The process is about to exit: its descriptors and counters are still there to read.
+    fn on_exit_stop(&mut self, tid: i32) {
+        let proc = self.tasks[&tid].proc;
+        if self.trace.processes[proc].pid == tid {
+            let process = &mut self.trace.processes[proc];
+            process.fds_at_exit = procfs::open_fds(tid);
+            process.io_at_exit = procfs::io_counters(tid);
+        }
+    }
+
+    fn on_signal(&mut self, tid: i32, sig: i32) {
+        if self.awaiting_first_stop.remove(&tid) {
+            // The SIGSTOP every auto-attached child starts with: swallow it, it was ours.
+            return self.resume(tid, 0);
+        }
+        if ptrace::getsiginfo(Pid::from_raw(tid)).is_err() {
+            // A group-stop (the process was stopped by SIGSTOP/SIGTSTP): leave it stopped, as
+            // it would be untraced. The run's end or its timeout kills it.
+            return;
+        }
+        let proc = self.tasks[&tid].proc;
+        if sig != libc::SIGCHLD {
+            self.trace.processes[proc]
+                .events
+                .push(Event::Signal { signal: sig });
+        }
+        // Forward the signal: a tracer that swallows signals changes the program.
+        self.resume(tid, sig);
+    }
+
+    fn on_syscall_stop(&mut self, tid: i32) {
+        let Ok(info) = ptrace::syscall_info(Pid::from_raw(tid)) else {
+            return self.resume(tid, 0); // Vanished mid-stop, or not a syscall stop after all.
+        };
+        match info.op {
+            libc::PTRACE_SYSCALL_INFO_ENTRY | libc::PTRACE_SYSCALL_INFO_SECCOMP => {
+                // SAFETY: for ENTRY and SECCOMP stops the kernel fills the `entry` or
+                // `seccomp` member, which share the layout of `nr` and `args`.
+                let (nr, args) = unsafe {
+                    if info.op == libc::PTRACE_SYSCALL_INFO_ENTRY {
+                        (info.u.entry.nr, info.u.entry.args)
+                    } else {
+                        (info.u.seccomp.nr, info.u.seccomp.args)
+                    }
+                };
+                self.on_entry(tid, nr, args);
+            }
+            libc::PTRACE_SYSCALL_INFO_EXIT => {
+                // SAFETY: for EXIT stops the kernel fills the `exit` member.
+                let (ret, is_error) = unsafe { (info.u.exit.sval, info.u.exit.is_error != 0) };
+                self.on_syscall_exit(tid, ret, is_error);
+            }
+            _ => {}
+        }
+        self.resume(tid, 0);
+    }
+
+    fn on_entry(&mut self, tid: i32, nr: u64, args: [u64; 6]) {
+        let Some(sysno) = Sysno::new(nr as usize) else {
+            return;
+        };
+        let task = self.tasks.get_mut(&tid).expect("known task");
+        if task.pending.as_ref().is_some_and(|p| p.sysno == sysno) {
+            return; // The seccomp stop that follows a stepping process's entry stop.
+        }
+        let proc = task.proc;
+        let count = self.trace.processes[proc]
+            .syscall_counts
+            .entry(sysno.name().to_string())
+            .or_insert_with(SyscallCount::default);
+        count.calls += 1;
+        let record =
+            self.config.interest.matches(sysno, &args) || self.is_alias_write(proc, sysno, &args);
+        if record {
+            self.decode_entry(tid, proc, sysno, &args);
+        }
+        let stepping = self.config.full || self.procs[proc].stepping;
+        if (record && needs_exit_stop(sysno)) || stepping {
+            self.tasks.get_mut(&tid).expect("known task").pending = Some(Pending {
+                sysno,
+                args,
+                record,
+            });
+        }
+    }
+
+    fn on_syscall_exit(&mut self, tid: i32, ret: i64, is_error: bool) {
+        let task = self.tasks.get_mut(&tid).expect("known task");
+        let Some(pending) = task.pending.take() else {
+            return;
+        };
+        let proc = task.proc;
+        if is_error
+            && let Some(count) = self.trace.processes[proc]
+                .syscall_counts
+                .get_mut(pending.sysno.name())
+        {
+            count.errors += 1;
+        }
+        if pending.record {
+            self.decode_exit(tid, proc, pending.sysno, &pending.args, ret);
+        }
+    }
+
+    /// True if this is a write-like call to a descriptor above 2 that aliases stdout/stderr.
+    fn is_alias_write(&self, proc: ProcId, sysno: Sysno, args: &[u64; 6]) -> bool {
+        let Some(fd_arg) = write_fd_arg(sysno) else {
+            return false;
+        };
+        let fd = args[fd_arg] as i32;
+        fd > 2
+            && self.procs[proc]
+                .fds
+                .get(&fd)
+                .is_some_and(|t| *t == self.config.stdout_target || *t == self.config.stderr_target)
+    }
+
+    /// Calls recorded at entry: writes (the bytes are in the caller's memory now) and close
+    /// (the descriptor still names its file now).
+    fn decode_entry(&mut self, tid: i32, proc: ProcId, sysno: Sysno, args: &[u64; 6]) {
+        if sysno == Sysno::close {
+            let fd = args[0] as i32;
+            let target = self.procs[proc]
+                .fds
+                .remove(&fd)
+                .or_else(|| procfs::fd_target(tid, fd))
+                .unwrap_or_default();
+            self.trace.processes[proc]
+                .events
+                .push(Event::Close { fd, target });
+            return;
+        }
+        let Some(fd_arg) = write_fd_arg(sysno) else {
+            return;
+        };
+        let fd = args[fd_arg] as i32;
+        let target = self.fd_target(proc, tid, fd);
+        let stream = if target == self.config.stdout_target {
+            Stream::Stdout
+        } else if target == self.config.stderr_target {
+            Stream::Stderr
+        } else {
+            Stream::Other(target)
+        };
+        let (bytes, sample) = write_size_and_sample(tid, sysno, args);
+        self.trace.processes[proc].events.push(Event::Write {
+            syscall: sysno.name().to_string(),
+            fd,
+            stream,
+            bytes,
+            sample,
+        });
+    }
+
+    fn decode_exit(&mut self, tid: i32, proc: ProcId, sysno: Sysno, args: &[u64; 6], ret: i64) {
+        let event = match sysno {
+            s if is_pipe(s) => {
+                if ret != 0 {
+                    return;
+                }
+                let Some([read_fd, write_fd]) = read_fd_pair(tid, args[0]) else {
+                    return;
+                };
+                let inode = procfs::fd_target(tid, read_fd).unwrap_or_default();
+                let fds = &mut self.procs[proc].fds;
+                fds.insert(read_fd, inode.clone());
+                fds.insert(write_fd, inode.clone());
+                Event::Pipe {
+                    read_fd,
+                    write_fd,
+                    inode,
+                }
+            }
+            s if is_dup(s) => {
+                if ret < 0 {
+                    return;
+                }
+                let old = args[0] as i32;
+                let new = ret as i32;
+                let target = self.fd_target(proc, tid, old);
+                self.note_new_fd(proc, new, target.clone());
+                Event::Dup { old, new, target }
+            }
+            s if is_open(s) => {
+                let path_arg = if s == Sysno::openat || s == Sysno::openat2 {
+                    args[1]
+                } else {
+                    args[0]
+                };
+                let path = read_c_string(tid, path_arg);
+                let flags = open_flags(tid, s, args);
+                if ret >= 0 {
+                    let target = procfs::fd_target(tid, ret as i32).unwrap_or(path.clone());
+                    self.note_new_fd(proc, ret as i32, target);
+                }
+                Event::Open { path, flags, ret }
+            }
+            s if is_unlink(s) => {
+                let path_arg = if s == Sysno::unlinkat { args[1] } else { args[0] };
+                Event::Unlink {
+                    path: read_c_string(tid, path_arg),
+                    ret,
+                }
+            }
+            s if is_mknod(s) => {
+                let (path_arg, mode_arg) = if s == Sysno::mknodat {
+                    (args[1], args[2])
+                } else {
+                    (args[0], args[1])
+                };
+                Event::Mknod {
+                    path: read_c_string(tid, path_arg),
+                    mode: mode_arg as u32,
+                    ret,
+                }
+            }
+            Sysno::socket | Sysno::socketpair => Event::Socket {
+                domain: args[0] as i32,
+                ret,
+            },
+            Sysno::shmget => Event::ShmGet {
+                key: args[0] as i32 as i64,
+                size: args[1],
+                flags: args[2] as i32,
+                ret,
+            },
+            Sysno::shmat => Event::ShmAt {
+                shmid: args[0] as i32 as i64,
+                ret,
+            },
+            Sysno::shmdt => Event::ShmDt { addr: args[0], ret },
+            Sysno::shmctl => Event::ShmCtl {
+                shmid: args[0] as i32 as i64,
+                cmd: args[1] as i32,
+                ret,
+            },
+            Sysno::msgget | Sysno::semget | Sysno::mq_open | Sysno::memfd_create => {
+                Event::OtherIpc {
+                    syscall: sysno.name().to_string(),
+                    ret,
+                }
+            }
+            Sysno::mmap => Event::MmapShared {
+                len: args[1],
+                fd: args[4] as i32,
+                ret,
+            },
+            Sysno::wait4 => Event::Wait {
+                syscall: "wait4".to_string(),
+                pid_arg: args[0] as i32 as i64,
+                reaped: if ret > 0 {
+                    self.trace.by_pid(ret as i32)
+                } else {
+                    None
+                },
+                ret,
+            },
+            Sysno::waitid => {
+                // The reaped child's pid is in the siginfo the caller passed (si_pid, after
+                // three ints and padding on 64-bit targets).
+                let reaped = (ret == 0 && args[2] != 0)
+                    .then(|| read_i32(tid, args[2] + 16))
+                    .flatten()
+                    .filter(|pid| *pid > 0)
+                    .and_then(|pid| self.trace.by_pid(pid));
+                Event::Wait {
+                    syscall: "waitid".to_string(),
+                    pid_arg: args[1] as i32 as i64,
+                    reaped,
+                    ret,
+                }
+            }
+            _ => return,
+        };
+        self.trace.processes[proc].events.push(event);
+    }
+
+    /// Records a new descriptor; an alias of stdout/stderr above 2 switches the process to
+    /// stepping, so writes through it are seen in filtered mode too.
+    fn note_new_fd(&mut self, proc: ProcId, fd: i32, target: String) {
+        let aliases_std =
+            fd > 2 && (target == self.config.stdout_target || target == self.config.stderr_target);
+        self.procs[proc].fds.insert(fd, target);
+        if aliases_std && !self.procs[proc].stepping {
+            self.procs[proc].stepping = true;
+            self.trace.processes[proc].stepped = true;
+        }
+    }
+
+    fn fd_target(&mut self, proc: ProcId, tid: i32, fd: i32) -> String {
+        if let Some(target) = self.procs[proc].fds.get(&fd) {
+            return target.clone();
+        }
+        let target = procfs::fd_target(tid, fd).unwrap_or_default();
+        self.procs[proc].fds.insert(fd, target.clone());
+        target
+    }
+
+    fn reload_fds(&mut self, proc: ProcId, tid: i32) {
+        self.procs[proc].fds = procfs::open_fds(tid)
+            .into_iter()
+            .map(|f| (f.fd, f.target))
+            .collect();
+    }
+
+    fn resume(&self, tid: i32, sig: i32) {
+        let Some(task) = self.tasks.get(&tid) else {
+            return;
+        };
+        let step = self.config.full || self.procs[task.proc].stepping || task.pending.is_some();
+        let request = if step {
+            libc::PTRACE_SYSCALL
+        } else {
+            libc::PTRACE_CONT
+        };
+        // SAFETY: PTRACE_CONT/PTRACE_SYSCALL take no pointers; `data` is a signal number.
+        // ESRCH (the tracee vanished, e.g. killed) is expected and harmless: its exit report
+        // follows.
+        unsafe {
+            libc::ptrace(request, tid, 0usize, sig as libc::c_long);
+        }
+    }
+}
+
+/// Waits for any stop or exit of this thread's tracees.
+fn wait_any() -> Option<(i32, i32)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into a valid local; no other memory is involved.
+        let pid =
+            unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        if pid > 0 {
+            return Some((pid, status));
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+fn is_pipe(s: Sysno) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if s == Sysno::pipe {
+        return true;
+    }
+    s == Sysno::pipe2
+}
+
+fn is_dup(s: Sysno) -> bool {
+    super::interest::DUP_CALLS.contains(&s) || s == Sysno::fcntl
+}
+
+fn is_open(s: Sysno) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if s == Sysno::open || s == Sysno::creat {
+        return true;
+    }
+    s == Sysno::openat || s == Sysno::openat2
+}
+
+fn is_unlink(s: Sysno) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if s == Sysno::unlink {
+        return true;
+    }
+    s == Sysno::unlinkat
+}
+
+fn is_mknod(s: Sysno) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if s == Sysno::mknod {
+        return true;
+    }
+    s == Sysno::mknodat
+}
+
+fn open_flags(tid: i32, s: Sysno, args: &[u64; 6]) -> i32 {
+    match s {
+        Sysno::openat => args[2] as i32,
+        // struct open_how starts with a u64 `flags`.
+        Sysno::openat2 => read_bytes(tid, args[2], 8)
+            .and_then(|b| b.try_into().ok())
+            .map(|b: [u8; 8]| u64::from_ne_bytes(b) as i32)
+            .unwrap_or(0),
+        #[cfg(target_arch = "x86_64")]
+        Sysno::creat => libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+        _ => args[1] as i32,
+    }
+}
+
+/// How many bytes a write-like call asks to write, and the start of them as text.
+fn write_size_and_sample(tid: i32, sysno: Sysno, args: &[u64; 6]) -> (u64, String) {
+    const SAMPLE: usize = 80;
+    let (bytes, buffer) = match sysno {
+        Sysno::write | Sysno::pwrite64 => (args[2], Some(args[1])),
+        Sysno::writev | Sysno::pwritev | Sysno::pwritev2 | Sysno::vmsplice => {
+            let iovecs = read_iovecs(tid, args[1], args[2].min(64) as usize);
+            let total = iovecs.iter().map(|(_, len)| len).sum();
+            let first = iovecs.iter().find(|(_, len)| *len > 0).map(|(base, _)| *base);
+            (total, first)
+        }
+        Sysno::sendfile => (args[3], None),
+        Sysno::splice | Sysno::copy_file_range => (args[4], None),
+        Sysno::tee => (args[2], None),
+        _ => (0, None),
+    };
+    let sample = buffer
+        .and_then(|addr| read_bytes(tid, addr, (bytes as usize).min(SAMPLE)))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    (bytes, sample)
+}
+
+fn read_iovecs(tid: i32, addr: u64, count: usize) -> Vec<(u64, u64)> {
+    read_bytes(tid, addr, count * 16)
+        .map(|b| {
+            b.chunks_exact(16)
+                .map(|c| {
+                    let base = u64::from_ne_bytes(c[..8].try_into().expect("8 bytes"));
+                    let len = u64::from_ne_bytes(c[8..].try_into().expect("8 bytes"));
+                    (base, len)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_fd_pair(tid: i32, addr: u64) -> Option<[i32; 2]> {
+    let b = read_bytes(tid, addr, 8)?;
+    Some([
+        i32::from_ne_bytes(b[..4].try_into().ok()?),
+        i32::from_ne_bytes(b[4..].try_into().ok()?),
+    ])
+}
+
+fn read_i32(tid: i32, addr: u64) -> Option<i32> {
+    Some(i32::from_ne_bytes(read_bytes(tid, addr, 4)?.try_into().ok()?))
+}
+
+/// Reads a NUL-terminated string (at most 4 KiB) from the tracee.
+fn read_c_string(tid: i32, addr: u64) -> String {
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < 4096 {
+        // Read up to the end of the page so a string near an unmapped page still reads.
+        let chunk = (4096 - (at as usize % 4096)).min(256);
+        let Some(bytes) = read_bytes(tid, at, chunk) else {
+            break;
+        };
+        if let Some(end) = bytes.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&bytes[..end]);
+            return String::from_utf8_lossy(&out).into_owned();
+        }
+        out.extend_from_slice(&bytes);
+        at += chunk as u64;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads tracee memory with one process_vm_readv (not word by word with PEEKDATA).
+fn read_bytes(tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    if addr == 0 || len == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    let remote = [nix::sys::uio::RemoteIoVec {
+        base: addr as usize,
+        len,
+    }];
+    let n = nix::sys::uio::process_vm_readv(
+        Pid::from_raw(tid),
+        &mut [IoSliceMut::new(&mut buf)],
+        &remote,
+    )
+    .ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
