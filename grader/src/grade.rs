@@ -92,7 +92,11 @@ impl Report {
                 let failed = parts.contains(&check.part);
                 result_for(
                     check,
-                    if failed { Status::Failed } else { Status::Skipped },
+                    if failed {
+                        Status::Failed
+                    } else {
+                        Status::Skipped
+                    },
                     if failed {
                         format!("the program does not build:\n{why}")
                     } else {

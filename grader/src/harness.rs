@@ -19,9 +19,9 @@ use std::sync::Arc;
 /// binary `env!("CARGO_BIN_EXE_…")` names.
 pub fn main(lab: &str, manifest_dir: &str, exes: &[(&str, &str)]) -> ExitCode {
     let args = Arguments::from_args();
-    let rubric = match find_rubric(Path::new(manifest_dir), lab).and_then(|path| {
-        Rubric::load(&path).map_err(|e| e.to_string())
-    }) {
+    let rubric = match find_rubric(Path::new(manifest_dir), lab)
+        .and_then(|path| Rubric::load(&path).map_err(|e| e.to_string()))
+    {
         Ok(rubric) => rubric,
         Err(message) => {
             eprintln!("error: {message}");

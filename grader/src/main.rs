@@ -18,7 +18,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "grader", version, about = "Grades IPC lab programs by tracing their system calls")]
+#[command(
+    name = "grader",
+    version,
+    about = "Grades IPC lab programs by tracing their system calls"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -109,7 +113,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     })?;
     let rubric_path = Rubric::path_in(&root, &args.lab);
     if !rubric_path.is_file() {
-        bail!("unknown lab `{}`: there is no {}", args.lab, rubric_path.display());
+        bail!(
+            "unknown lab `{}`: there is no {}",
+            args.lab,
+            rubric_path.display()
+        );
     }
     let rubric = Rubric::load(&rubric_path)?;
     let exes = if args.exe.is_empty() {
@@ -163,7 +171,10 @@ fn map_parts(
         .iter()
         .map(|(part, spec)| {
             let exe = bins.get(&spec.bin).ok_or_else(|| {
-                anyhow!("package `{package}` has no binary built from src/bin/{}.rs", spec.bin)
+                anyhow!(
+                    "package `{package}` has no binary built from src/bin/{}.rs",
+                    spec.bin
+                )
             })?;
             Ok((part.clone(), exe.clone()))
         })
@@ -178,7 +189,11 @@ fn parse_exes(rubric: &Rubric, given: &[String]) -> Result<BTreeMap<String, Path
             .ok_or_else(|| anyhow!("--exe takes PART=PATH, got `{item}`"))?;
         if !rubric.parts.contains_key(part) {
             let known: Vec<&str> = rubric.parts.keys().map(String::as_str).collect();
-            bail!("{} has no part `{part}` (parts: {})", rubric.lab, known.join(", "));
+            bail!(
+                "{} has no part `{part}` (parts: {})",
+                rubric.lab,
+                known.join(", ")
+            );
         }
         let path = PathBuf::from(path);
         run::check_executable(&path)?;

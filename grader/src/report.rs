@@ -22,11 +22,7 @@ pub fn json(report: &Report) -> String {
 /// The report as text with ANSI styles; print it through anstream to degrade without a TTY.
 pub fn human(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{HEAD}{} — {}{HEAD:#}",
-        report.lab, report.title
-    );
+    let _ = writeln!(out, "{HEAD}{} — {}{HEAD:#}", report.lab, report.title);
     let id_width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     let title_width = report
         .checks

@@ -45,7 +45,12 @@ pub fn build_bins(root: &Path, package: &str) -> Result<BTreeMap<String, PathBuf
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--quiet", "--bins", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--quiet",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+        ])
         .args(["-p", package])
         .stdin(Stdio::null())
         .output()

@@ -133,11 +133,7 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         return Err(message);
     }
     let root = run.trace.root().expect("checked by completed()");
-    let forked: Vec<String> = run
-        .trace
-        .descendants()
-        .map(|(_, p)| p.name())
-        .collect();
+    let forked: Vec<String> = run.trace.descendants().map(|(_, p)| p.name()).collect();
     if !forked.is_empty() {
         return Err(format!(
             "bad input must be rejected before forking, but the parent forked {}",
@@ -145,7 +141,10 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         ));
     }
     if root.end != Some(End::Exited { code: 2 }) {
-        return Err(format!("expected exit status 2, got {}", describe_end(root.end)));
+        return Err(format!(
+            "expected exit status 2, got {}",
+            describe_end(root.end)
+        ));
     }
     let stderr = run.stderr.text();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -174,7 +173,10 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         })
         .collect();
     if let Some(leak) = run.leaks.first() {
-        return Err(format!("nothing may be left behind, but {}", leak.describe()));
+        return Err(format!(
+            "nothing may be left behind, but {}",
+            leak.describe()
+        ));
     }
     if !created.is_empty() {
         return Err(format!(
@@ -219,7 +221,10 @@ mod tests {
         );
         assert!(expected_factors(97).is_empty());
         assert!(expected_factors(1).is_empty());
-        assert_eq!(expected_factors(49).into_iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(
+            expected_factors(49).into_iter().collect::<Vec<_>>(),
+            vec![7]
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use crate::trace::{Event, ProcId, Stream};
 
 pub(super) fn worker_count(case: &Case<'_>, workers: usize) -> Result<(), String> {
     let trace = &case.run.trace;
-    let children: Vec<(ProcId, String)> = trace.children_of(0).map(|(id, p)| (id, p.name())).collect();
+    let children: Vec<(ProcId, String)> =
+        trace.children_of(0).map(|(id, p)| (id, p.name())).collect();
     if children.len() != workers {
         let names: Vec<String> = children.iter().map(|(_, n)| n.clone()).collect();
         return Err(if children.is_empty() {
@@ -74,14 +75,19 @@ pub(super) fn reaps_children(case: &Case<'_>) -> Result<(), String> {
     }
     // Where each child was reaped, and where the parent wrote its last output.
     let reaped_at = |child: ProcId| {
-        root.events.iter().position(
-            |e| matches!(e, Event::Wait { reaped: Some(id), .. } if *id == child),
-        )
+        root.events
+            .iter()
+            .position(|e| matches!(e, Event::Wait { reaped: Some(id), .. } if *id == child))
     };
-    let last_print = root
-        .events
-        .iter()
-        .rposition(|e| matches!(e, Event::Write { stream: Stream::Stdout, .. }));
+    let last_print = root.events.iter().rposition(|e| {
+        matches!(
+            e,
+            Event::Write {
+                stream: Stream::Stdout,
+                ..
+            }
+        )
+    });
     for child in children {
         let name = trace.processes[child].name();
         match reaped_at(child) {

@@ -24,9 +24,14 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
     let mut waiting_reader = None;
     for snap in snapshots {
         let who = name(snap.pid);
+        if matches!(snap.state, 'T' | 't') {
+            lines.push(format!(
+                "{who} is stopped (by SIGSTOP or SIGTSTP) and nothing resumed it"
+            ));
+            continue;
+        }
         let Some(call) = &snap.syscall else {
             lines.push(match snap.state {
-                'T' | 't' => format!("{who} is stopped (by SIGSTOP or SIGTSTP) and never resumed"),
                 'R' => format!("{who} is running, not waiting for anything: an endless loop?"),
                 _ => format!("{who} is alive (state {})", snap.state),
             });
@@ -81,7 +86,10 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
         }
     }
     if let Some(reader) = waiting_reader {
-        let writers: Vec<String> = deadlocked_writers.iter().map(|(w, _, _)| w.clone()).collect();
+        let writers: Vec<String> = deadlocked_writers
+            .iter()
+            .map(|(w, _, _)| w.clone())
+            .collect();
         let (_, fd, call) = &deadlocked_writers[0];
         let subject = if writers.len() == 2 {
             format!("both {} and {}", writers[0], writers[1])

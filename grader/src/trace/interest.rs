@@ -120,7 +120,10 @@ impl Interest {
                 for &sysno in DUP_CALLS {
                     self.add(sysno, None);
                 }
-                self.add(Sysno::fcntl, Some((1, ArgTest::Equals32(libc::F_DUPFD as u32))));
+                self.add(
+                    Sysno::fcntl,
+                    Some((1, ArgTest::Equals32(libc::F_DUPFD as u32))),
+                );
                 self.add(
                     Sysno::fcntl,
                     Some((1, ArgTest::Equals32(libc::F_DUPFD_CLOEXEC as u32))),
@@ -163,7 +166,10 @@ impl Interest {
                 ] {
                     self.add(sysno, None);
                 }
-                self.add(Sysno::mmap, Some((3, ArgTest::AnyBit(libc::MAP_SHARED as u64))));
+                self.add(
+                    Sysno::mmap,
+                    Some((3, ArgTest::AnyBit(libc::MAP_SHARED as u64))),
+                );
             }
             Topic::Waits => {
                 self.add(Sysno::wait4, None);

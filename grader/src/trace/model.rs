@@ -113,13 +113,23 @@ pub enum Event {
     /// A new process (or thread) was created by fork, vfork or clone.
     Spawn { child: ProcId, thread: bool },
     /// pipe/pipe2: the read and write ends, and the kernel's id for the pipe.
-    Pipe { read_fd: i32, write_fd: i32, inode: String },
+    Pipe {
+        read_fd: i32,
+        write_fd: i32,
+        inode: String,
+    },
     /// close(fd): what the descriptor referred to at the time.
     Close { fd: i32, target: String },
     /// dup/dup2/dup3/fcntl(F_DUPFD): `new` now refers to the same file as `old`.
     Dup { old: i32, new: i32, target: String },
     /// A write-like call to stdout, stderr or an alias of them.
-    Write { syscall: String, fd: i32, stream: Stream, bytes: u64, sample: String },
+    Write {
+        syscall: String,
+        fd: i32,
+        stream: Stream,
+        bytes: u64,
+        sample: String,
+    },
     /// open/openat/creat.
     Open { path: String, flags: i32, ret: i64 },
     /// unlink/unlinkat.
@@ -129,7 +139,12 @@ pub enum Event {
     /// socket/socketpair.
     Socket { domain: i32, ret: i64 },
     /// shmget(key, size, flags) = id.
-    ShmGet { key: i64, size: u64, flags: i32, ret: i64 },
+    ShmGet {
+        key: i64,
+        size: u64,
+        flags: i32,
+        ret: i64,
+    },
     /// shmat(id, …) = address.
     ShmAt { shmid: i64, ret: i64 },
     /// shmdt(address).
@@ -141,7 +156,12 @@ pub enum Event {
     /// mmap with MAP_SHARED.
     MmapShared { len: u64, fd: i32, ret: i64 },
     /// wait4/waitid: `reaped` is the child collected, if any.
-    Wait { syscall: String, pid_arg: i64, reaped: Option<ProcId>, ret: i64 },
+    Wait {
+        syscall: String,
+        pid_arg: i64,
+        reaped: Option<ProcId>,
+        ret: i64,
+    },
     /// A signal delivered to the process (forwarded by the tracer).
     Signal { signal: i32 },
 }
@@ -201,8 +221,14 @@ impl Process {
 
     /// Bytes this process wrote to the run's stdout.
     pub fn stdout_writes(&self) -> impl Iterator<Item = &Event> {
-        self.events
-            .iter()
-            .filter(|e| matches!(e, Event::Write { stream: Stream::Stdout, .. }))
+        self.events.iter().filter(|e| {
+            matches!(
+                e,
+                Event::Write {
+                    stream: Stream::Stdout,
+                    ..
+                }
+            )
+        })
     }
 }

@@ -107,7 +107,11 @@ mod tests {
         let me = std::process::id() as i32;
         assert_eq!(tgid(me), Some(me));
         assert!(io_counters(me).is_some());
-        assert!(open_fds(me).iter().any(|f| f.fd == 0 || f.fd == 1 || f.fd == 2));
+        assert!(
+            open_fds(me)
+                .iter()
+                .any(|f| f.fd == 0 || f.fd == 1 || f.fd == 2)
+        );
         assert!(matches!(state(me), Some('R' | 'S')));
     }
 

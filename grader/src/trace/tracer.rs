@@ -252,7 +252,11 @@ impl Tracer<'_> {
                 .processes
                 .push(Process::new(child, Some(parent), label));
             let stepping = self.procs[parent].stepping;
-            self.trace.processes.last_mut().expect("just pushed").stepped = stepping;
+            self.trace
+                .processes
+                .last_mut()
+                .expect("just pushed")
+                .stepped = stepping;
             self.procs.push(ProcState {
                 fds: self.procs[parent].fds.clone(),
                 stepping,
@@ -499,7 +503,11 @@ impl Tracer<'_> {
                 Event::Open { path, flags, ret }
             }
             s if is_unlink(s) => {
-                let path_arg = if s == Sysno::unlinkat { args[1] } else { args[0] };
+                let path_arg = if s == Sysno::unlinkat {
+                    args[1]
+                } else {
+                    args[0]
+                };
                 Event::Unlink {
                     path: read_c_string(tid, path_arg),
                     ret,
@@ -630,8 +638,7 @@ fn wait_any() -> Option<(i32, i32)> {
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into a valid local; no other memory is involved.
-        let pid =
-            unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
         if pid > 0 {
             return Some((pid, status));
         }
@@ -699,7 +706,10 @@ fn write_size_and_sample(tid: i32, sysno: Sysno, args: &[u64; 6]) -> (u64, Strin
         Sysno::writev | Sysno::pwritev | Sysno::pwritev2 | Sysno::vmsplice => {
             let iovecs = read_iovecs(tid, args[1], args[2].min(64) as usize);
             let total = iovecs.iter().map(|(_, len)| len).sum();
-            let first = iovecs.iter().find(|(_, len)| *len > 0).map(|(base, _)| *base);
+            let first = iovecs
+                .iter()
+                .find(|(_, len)| *len > 0)
+                .map(|(base, _)| *base);
             (total, first)
         }
         Sysno::sendfile => (args[3], None),
@@ -737,7 +747,9 @@ fn read_fd_pair(tid: i32, addr: u64) -> Option<[i32; 2]> {
 }
 
 fn read_i32(tid: i32, addr: u64) -> Option<i32> {
-    Some(i32::from_ne_bytes(read_bytes(tid, addr, 4)?.try_into().ok()?))
+    Some(i32::from_ne_bytes(
+        read_bytes(tid, addr, 4)?.try_into().ok()?,
+    ))
 }
 
 /// Reads a NUL-terminated string (at most 4 KiB) from the tracee.
