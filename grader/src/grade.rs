@@ -20,6 +20,9 @@ pub struct GradeOptions {
     pub full: bool,
     /// Limits per run; the wall-clock limit comes from the rubric's inputs.
     pub limits: Limits,
+    /// Multiplies the rubric's wall-clock limits (tests of hanging programs use less than
+    /// 1 to fail faster; a slow machine may need more).
+    pub timeout_scale: f64,
 }
 
 impl Default for GradeOptions {
@@ -27,6 +30,7 @@ impl Default for GradeOptions {
         GradeOptions {
             full: std::env::var_os("GRADER_FULL_TRACE").is_some_and(|v| v != "0"),
             limits: Limits::default(),
+            timeout_scale: 1.0,
         }
     }
 }
@@ -157,7 +161,7 @@ impl Grading {
                 args: Vec::new(),
                 stdin: self.rubric.inputs[input].stdin.clone().into_bytes(),
                 limits: Limits {
-                    wall: self.rubric.timeout(input),
+                    wall: self.rubric.timeout(input).mul_f64(self.options.timeout_scale),
                     ..self.options.limits
                 },
                 full: self.options.full,

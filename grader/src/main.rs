@@ -140,7 +140,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     };
     let options = GradeOptions {
         full: args.full_trace || GradeOptions::default().full,
-        limits: Limits::default(),
+        ..GradeOptions::default()
     };
     let jobs = args
         .jobs

@@ -1,0 +1,95 @@
+//! The `grader` command as a user meets it: bad arguments exit 2 with one line, grading
+//! exits 0, reports keep their shape (insta snapshots with pids and addresses redacted).
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn grader() -> Command {
+    let mut cmd = Command::cargo_bin("grader").expect("the grader binary is built");
+    cmd.current_dir(common::root()).timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// One line on stderr, starting `grader: error:`, and exit status 2.
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let output = grader().args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("grader: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    assert_usage_error(&["check", "lab99"], "unknown lab `lab99`");
+    assert_usage_error(&["check", "lab11", "--exe", "pipe"], "PART=PATH");
+    assert_usage_error(&["check", "lab11", "--exe", "sockets=/bin/true"], "no part `sockets`");
+    assert_usage_error(&["check", "lab11", "--exe", "pipe=/no/such/file"], "no such file");
+    assert_usage_error(&["check", "lab11", "--exe", "pipe=/etc/passwd"], "not executable");
+    assert_usage_error(&["check", "lab11", "--exe", "pipe=/tmp"], "not a regular file");
+    assert_usage_error(
+        &["check", "lab11", "--exe", "pipe=/bin/true", "--exe", "pipe=/bin/true"],
+        "twice",
+    );
+    assert_usage_error(&["trace", "--", "/no/such/program"], "no such file");
+    assert_usage_error(&["trace", "--", "no-such-command-anywhere"], "command not found");
+    assert_usage_error(&["check", "lab11", "--root", "/"], "not inside the lab kit");
+}
+
+#[test]
+fn clap_usage_errors_exit_2() {
+    grader().assert().code(2);
+    grader().args(["check"]).assert().code(2);
+    grader().args(["check", "lab11", "--format", "xml"]).assert().code(2);
+}
+
+#[test]
+fn grading_a_program_that_does_nothing_exits_0_with_zero_points() {
+    let output = grader()
+        .args(["check", "lab11", "--exe", "pipe=/bin/true", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_json_snapshot!("json_report_bin_true", report);
+}
+
+#[test]
+fn human_report_of_workers_that_print() {
+    let exe = common::compile_c(
+        &common::root().join("grader/fixtures/c/pipe-workers-print.c"),
+        &[],
+    );
+    let output = grader()
+        .args(["check", "lab11", "--exe"])
+        .arg(format!("pipe={}", exe.display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    insta::with_settings!({filters => vec![
+        (r"pid \d+", "pid [PID]"),
+        (r"×\d+", "×[N]"),
+    ]}, {
+        insta::assert_snapshot!("human_report_workers_print", text);
+    });
+}
+
+#[test]
+fn trace_prints_a_summary_and_passes_the_exit_status_through() {
+    grader()
+        .args(["trace", "--", "sh", "-c", "echo hi; exit 3"])
+        .assert()
+        .code(3)
+        .stdout("hi\n")
+        .stderr(predicate::str::contains("grader trace: 1 process, full"))
+        .stderr(predicate::str::contains("exit_group"));
+    grader()
+        .args(["trace", "--filtered", "--", "sh", "-c", "echo hi"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("filtered"));
+}

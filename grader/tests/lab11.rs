@@ -1,0 +1,171 @@
+//! Proof that lab 11's rubric grades what it claims: the reference solutions get full marks
+//! (in filtered and full tracing alike), the untouched stubs get zero with their `todo!`
+//! messages, and each deliberately broken submission fails exactly the checks it breaks.
+
+mod common;
+
+use grader::grade::{GradeOptions, Grading, Report, Status};
+use grader::rubric::Rubric;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+fn rubric() -> Rubric {
+    Rubric::load(&common::root().join("labs/lab11/rubric.toml")).expect("lab11's rubric loads")
+}
+
+fn grade(exes: BTreeMap<String, PathBuf>, full: bool, timeout_scale: f64) -> Report {
+    let options = GradeOptions {
+        full,
+        timeout_scale,
+        ..GradeOptions::default()
+    };
+    Grading::new(rubric(), exes, options).grade_all(2)
+}
+
+/// Part name → executable, from a package's `src/bin/<part>.rs`.
+fn package_exes(package: &str) -> BTreeMap<String, PathBuf> {
+    let bins = common::package_bins(package);
+    rubric()
+        .parts
+        .iter()
+        .map(|(part, spec)| (part.clone(), bins[&spec.bin].clone()))
+        .collect()
+}
+
+fn failed(report: &Report) -> BTreeSet<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Passed && c.status != Status::Skipped)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+fn explain(report: &Report) -> String {
+    grader::report::human(report)
+}
+
+#[test]
+fn solutions_score_full_marks() {
+    let report = grade(package_exes("lab11-solution"), false, 1.0);
+    assert_eq!(report.score, report.max_score, "{}", explain(&report));
+    assert_eq!(report.max_score, 40);
+}
+
+#[test]
+fn solutions_score_full_marks_in_full_tracing_too() {
+    let report = grade(package_exes("lab11-solution"), true, 1.0);
+    assert_eq!(report.tracing, "full");
+    assert_eq!(report.score, report.max_score, "{}", explain(&report));
+}
+
+#[test]
+fn stubs_score_zero_and_show_their_todo_messages() {
+    let report = grade(package_exes("lab11"), false, 1.0);
+    assert_eq!(report.score, 0, "{}", explain(&report));
+    for check in &report.checks {
+        assert_eq!(check.status, Status::Failed, "{}", check.id);
+        assert!(
+            check.message.contains("not yet implemented"),
+            "{}: {}",
+            check.id,
+            check.message
+        );
+    }
+}
+
+/// Grades one fixture binary of the lab11-broken crate as its part and compares the failed
+/// checks with the expected ones.
+fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str]) {
+    let bins = common::package_bins("lab11-broken");
+    let exe = bins
+        .get(bin)
+        .unwrap_or_else(|| panic!("lab11-broken has no binary {bin}"))
+        .clone();
+    let exes = BTreeMap::from([(part.to_string(), exe)]);
+    // Hanging fixtures fail faster with shorter limits; passing runs take well under them.
+    let report = grade(exes, false, 0.4);
+    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    assert_eq!(failed(&report), expected, "{}", explain(&report));
+    for check in &report.checks {
+        if check.part != part {
+            assert_eq!(check.status, Status::Skipped, "{}", check.id);
+        }
+    }
+}
+
+macro_rules! fixtures {
+    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                assert_fixture_fails($bin, $part, &[$($check),*]);
+            }
+        )*
+    };
+}
+
+fixtures! {
+    fixture_pipe_ok: "pipe-ok" as "pipe" fails [];
+    fixture_shm_ok: "shm-ok" as "shm" fails [];
+    fixture_pipe_workers_print: "pipe-workers-print" as "pipe" fails [
+        "pipe.only-parent-prints", "pipe.uses-pipe",
+    ];
+    fixture_pipe_keeps_write_end: "pipe-keeps-write-end" as "pipe" fails [
+        "pipe.factors", "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
+        "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",
+    ];
+    fixture_pipe_waits_before_reading: "pipe-waits-before-reading" as "pipe" fails [
+        "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
+        "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",
+    ];
+    fixture_pipe_wrong_factors: "pipe-wrong-factors" as "pipe" fails [
+        "pipe.factors", "pipe.no-deadlock",
+    ];
+    fixture_pipe_three_workers: "pipe-three-workers" as "pipe" fails ["pipe.two-workers"];
+    fixture_pipe_no_wait: "pipe-no-wait" as "pipe" fails ["pipe.reaps-workers"];
+    fixture_pipe_tempfile: "pipe-tempfile" as "pipe" fails [
+        "pipe.uses-pipe", "pipe.closes-unused-ends",
+    ];
+    fixture_pipe_no_validate: "pipe-no-validate" as "pipe" fails ["pipe.rejects-bad-input"];
+    fixture_pipe_leaks_read_end: "pipe-leaks-read-end" as "pipe" fails ["pipe.closes-unused-ends"];
+    fixture_shm_no_shmdt: "shm-no-shmdt" as "shm" fails ["shm.detaches"];
+    fixture_shm_no_rmid: "shm-no-rmid" as "shm" fails ["shm.removes-segment"];
+    fixture_shm_workers_print: "shm-workers-print" as "shm" fails ["shm.only-parent-prints"];
+    fixture_shm_uses_pipe: "shm-uses-pipe" as "shm" fails [
+        "shm.uses-sysv-shm", "shm.detaches", "shm.removes-segment",
+    ];
+    fixture_shm_no_wait: "shm-no-wait" as "shm" fails ["shm.reaps-workers"];
+}
+
+fn c_fixture(name: &str) -> PathBuf {
+    common::compile_c(&common::root().join(format!("grader/fixtures/c/{name}.c")), &[])
+}
+
+#[test]
+fn c_programs_written_to_the_contract_score_full_marks() {
+    let exes = BTreeMap::from([
+        ("pipe".to_string(), c_fixture("pipe")),
+        ("shm".to_string(), c_fixture("shm")),
+    ]);
+    let report = grade(exes, false, 1.0);
+    assert_eq!(report.score, 40, "{}", explain(&report));
+}
+
+#[test]
+fn broken_c_programs_fail_their_checks() {
+    let exes = BTreeMap::from([
+        ("pipe".to_string(), c_fixture("pipe-workers-print")),
+        ("shm".to_string(), c_fixture("shm-no-rmid")),
+    ]);
+    let report = grade(exes, false, 1.0);
+    let expected: BTreeSet<String> = [
+        "pipe.only-parent-prints",
+        "pipe.uses-pipe",
+        "shm.removes-segment",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(failed(&report), expected, "{}", explain(&report));
+}
