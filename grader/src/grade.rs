@@ -161,7 +161,10 @@ impl Grading {
                 args: Vec::new(),
                 stdin: self.rubric.inputs[input].stdin.clone().into_bytes(),
                 limits: Limits {
-                    wall: self.rubric.timeout(input).mul_f64(self.options.timeout_scale),
+                    wall: self
+                        .rubric
+                        .timeout(input)
+                        .mul_f64(self.options.timeout_scale),
                     ..self.options.limits
                 },
                 full: self.options.full,

@@ -8,7 +8,8 @@ use predicates::prelude::*;
 
 fn grader() -> Command {
     let mut cmd = Command::cargo_bin("grader").expect("the grader binary is built");
-    cmd.current_dir(common::root()).timeout(std::time::Duration::from_secs(120));
+    cmd.current_dir(common::root())
+        .timeout(std::time::Duration::from_secs(120));
     cmd
 }
 
@@ -26,16 +27,47 @@ fn assert_usage_error(args: &[&str], needle: &str) {
 fn bad_arguments_exit_2_with_one_line() {
     assert_usage_error(&["check", "lab99"], "unknown lab `lab99`");
     assert_usage_error(&["check", "lab11", "--exe", "pipe"], "PART=PATH");
-    assert_usage_error(&["check", "lab11", "--exe", "sockets=/bin/true"], "no part `sockets`");
-    assert_usage_error(&["check", "lab11", "--exe", "pipe=/no/such/file"], "no such file");
-    assert_usage_error(&["check", "lab11", "--exe", "pipe=/etc/passwd"], "not executable");
-    assert_usage_error(&["check", "lab11", "--exe", "pipe=/tmp"], "not a regular file");
     assert_usage_error(
-        &["check", "lab11", "--exe", "pipe=/bin/true", "--exe", "pipe=/bin/true"],
+        &["check", "lab11", "--exe", "sockets=/bin/true"],
+        "no part `sockets`",
+    );
+    assert_usage_error(
+        &["check", "lab11", "--exe", "pipe=/no/such/file"],
+        "no such file",
+    );
+    assert_usage_error(
+        &["check", "lab11", "--exe", "pipe=/etc/passwd"],
+        "not executable",
+    );
+    assert_usage_error(
+        &["check", "lab11", "--exe", "pipe=/tmp"],
+        "not a regular file",
+    );
+    let text = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(text.path(), "just text\n").unwrap();
+    std::fs::set_permissions(
+        text.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let arg = format!("pipe={}", text.path().display());
+    assert_usage_error(&["check", "lab11", "--exe", &arg], "not a program");
+    assert_usage_error(
+        &[
+            "check",
+            "lab11",
+            "--exe",
+            "pipe=/bin/true",
+            "--exe",
+            "pipe=/bin/true",
+        ],
         "twice",
     );
     assert_usage_error(&["trace", "--", "/no/such/program"], "no such file");
-    assert_usage_error(&["trace", "--", "no-such-command-anywhere"], "command not found");
+    assert_usage_error(
+        &["trace", "--", "no-such-command-anywhere"],
+        "command not found",
+    );
     assert_usage_error(&["check", "lab11", "--root", "/"], "not inside the lab kit");
 }
 
@@ -43,13 +75,23 @@ fn bad_arguments_exit_2_with_one_line() {
 fn clap_usage_errors_exit_2() {
     grader().assert().code(2);
     grader().args(["check"]).assert().code(2);
-    grader().args(["check", "lab11", "--format", "xml"]).assert().code(2);
+    grader()
+        .args(["check", "lab11", "--format", "xml"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn grading_a_program_that_does_nothing_exits_0_with_zero_points() {
     let output = grader()
-        .args(["check", "lab11", "--exe", "pipe=/bin/true", "--format", "json"])
+        .args([
+            "check",
+            "lab11",
+            "--exe",
+            "pipe=/bin/true",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));

@@ -139,7 +139,10 @@ fixtures! {
 }
 
 fn c_fixture(name: &str) -> PathBuf {
-    common::compile_c(&common::root().join(format!("grader/fixtures/c/{name}.c")), &[])
+    common::compile_c(
+        &common::root().join(format!("grader/fixtures/c/{name}.c")),
+        &[],
+    )
 }
 
 #[test]

@@ -110,6 +110,8 @@ pub enum RunError {
     NotAFile(PathBuf),
     #[error("{0}: not executable (chmod +x?)")]
     NotExecutable(PathBuf),
+    #[error("{0}: not a program (neither an ELF executable nor a #! script)")]
+    NotAProgram(PathBuf),
     #[error("cannot start {path}: {source}")]
     Spawn {
         path: PathBuf,
@@ -128,7 +130,17 @@ pub fn check_executable(path: &Path) -> Result<(), RunError> {
     if meta.permissions().mode() & 0o111 == 0 {
         return Err(RunError::NotExecutable(path.to_path_buf()));
     }
-    Ok(())
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        use std::io::Read;
+        f.read(&mut magic)
+    });
+    match read {
+        Ok(n) if magic[..n].starts_with(b"\x7fELF") || magic[..n].starts_with(b"#!") => Ok(()),
+        // Unreadable but executable (mode --x): let exec decide.
+        Err(_) => Ok(()),
+        Ok(_) => Err(RunError::NotAProgram(path.to_path_buf())),
+    }
 }
 
 /// Runs a program under the tracer. Blocks until every process of the run has ended.
