@@ -15,7 +15,7 @@ pub fn expected_factors(n: u64) -> BTreeSet<u64> {
     let mut factors = BTreeSet::new();
     let mut i: u64 = 2;
     while i <= n / i {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             factors.insert(i);
             factors.insert(n / i);
         }
@@ -129,9 +129,7 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
 
 pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
     let run = case.run;
-    if let Err(message) = super::completed(case) {
-        return Err(message);
-    }
+    super::completed(case)?;
     let root = run.trace.root().expect("checked by completed()");
     let forked: Vec<String> = run.trace.descendants().map(|(_, p)| p.name()).collect();
     if !forked.is_empty() {

@@ -21,7 +21,7 @@
 
 use super::interest::{Interest, needs_exit_stop, write_fd_arg};
 use super::live::LiveSet;
-use super::model::{End, Event, ProcId, Process, Stream, SyscallCount, Trace};
+use super::model::{End, Event, ProcId, Process, Stream, Trace};
 use super::procfs;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
@@ -374,7 +374,7 @@ impl Tracer<'_> {
         let count = self.trace.processes[proc]
             .syscall_counts
             .entry(sysno.name().to_string())
-            .or_insert_with(SyscallCount::default);
+            .or_default();
         count.calls += 1;
         let record =
             self.config.interest.matches(sysno, &args) || self.is_alias_write(proc, sysno, &args);

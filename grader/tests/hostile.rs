@@ -1,0 +1,121 @@
+//! The grader against hostile submissions (grader/fixtures/hostile): each gets a clear
+//! verdict within its time bound, and afterwards no process, segment or /dev/shm object of
+//! the run survives — checked by looking for survivors, not by trusting the kill.
+
+mod common;
+
+use grader::run::{Leak, RunOutcome, RunStatus};
+use grader::trace::End;
+use std::time::Duration;
+
+fn hostile(mode: &str, wall_secs: f64) -> RunOutcome {
+    let exe = common::package_bins("hostile")["main"].clone();
+    let outcome = common::run_program(&exe, &[mode], b"", false, wall_secs);
+    common::assert_no_survivors(&outcome.trace.pids());
+    let pids = outcome.trace.pids();
+    let left: Vec<_> = grader::run::inventory::segments()
+        .into_iter()
+        .filter(|s| pids.contains(&s.cpid))
+        .collect();
+    assert!(left.is_empty(), "segments survived: {left:?}");
+    outcome
+}
+
+#[test]
+fn a_fork_flood_is_stopped_at_the_process_limit() {
+    let outcome = hostile("fork-flood", 20.0);
+    assert_eq!(outcome.status, RunStatus::ProcessLimit);
+    // The cap is 64 by default; a few more may be born while the kill goes out.
+    assert!(
+        outcome.trace.processes.len() < 200,
+        "{}",
+        outcome.trace.processes.len()
+    );
+    assert!(outcome.wall < Duration::from_secs(15), "{:?}", outcome.wall);
+}
+
+#[test]
+fn a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends() {
+    let outcome = hostile("daemon", 10.0);
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(outcome.stdout.text(), "parent done\n");
+    let daemon = outcome.trace.processes.last().unwrap();
+    assert_eq!(daemon.end, Some(End::Killed));
+    assert!(outcome.wall < Duration::from_secs(5), "{:?}", outcome.wall);
+}
+
+#[test]
+fn four_gib_of_output_is_counted_and_cut() {
+    let outcome = hostile("output-flood", 60.0);
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(outcome.stdout.total, 4 << 30);
+    assert!(outcome.stdout.truncated());
+    assert_eq!(
+        outcome.stdout.head.len() + outcome.stdout.tail.len(),
+        1 << 20
+    );
+    assert!(outcome.stdout.text().contains("bytes not kept"));
+}
+
+#[test]
+fn two_hundred_leaked_segments_are_found_and_removed() {
+    let outcome = hostile("leak-segments", 10.0);
+    let removed = outcome
+        .leaks
+        .iter()
+        .filter(|l| matches!(l, Leak::SysvShm { removed: true, .. }))
+        .count();
+    assert_eq!(removed, 200, "{:?}", outcome.leaks.first());
+    assert!(outcome.leaks[0].describe().contains("ipcrm -m"));
+}
+
+#[test]
+fn a_leaked_dev_shm_object_is_found_and_removed() {
+    let outcome = hostile("leak-posix-shm", 10.0);
+    let path = outcome.stdout.text().trim().to_string();
+    assert!(path.starts_with("/dev/shm/"), "{path}");
+    assert_eq!(
+        outcome.leaks,
+        vec![Leak::PosixShm {
+            path: path.clone(),
+            removed: true
+        }]
+    );
+    assert!(!std::path::Path::new(&path).exists());
+}
+
+#[test]
+fn an_endless_loop_times_out_and_is_explained() {
+    let outcome = hostile("spin", 1.0);
+    assert_eq!(outcome.status, RunStatus::TimedOut);
+    let explained = grader::run::hang::explain(&outcome).join("\n");
+    assert!(explained.contains("running, not waiting"), "{explained}");
+}
+
+#[test]
+fn a_self_stopped_program_times_out() {
+    let outcome = hostile("self-stop", 1.0);
+    assert_eq!(outcome.status, RunStatus::TimedOut);
+    assert_eq!(outcome.stdout.text(), "");
+}
+
+#[test]
+fn a_closed_stdout_is_just_a_result() {
+    let outcome = hostile("closed-stdout", 10.0);
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(outcome.stdout.total, 0);
+    assert!(outcome.stderr.text().contains("closed stdout"));
+}
+
+#[test]
+fn binary_garbage_on_stdout_is_kept_and_shown_lossily() {
+    let outcome = hostile("garbage", 10.0);
+    assert_eq!(outcome.stdout.total, 64 * 1024);
+    assert!(outcome.stdout.text().contains('\u{fffd}'));
+}
+
+#[test]
+fn a_program_that_ptraces_itself_is_refused_by_the_kernel() {
+    let outcome = hostile("trace-self", 10.0);
+    assert_eq!(outcome.stdout.text(), "traceme returned -1\n");
+}
