@@ -43,7 +43,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn brute_force(n: u64) -> BTreeSet<u64> {
-        (2..=n / 2).filter(|d| n % d == 0).collect()
+        (2..=n / 2).filter(|d| n.is_multiple_of(*d)).collect()
     }
 
     fn all_workers(n: u64, workers: usize) -> Vec<u64> {

@@ -12,7 +12,6 @@
 //! Run it: `printf '60\n' | cargo run -q -p lab11 --bin lab11-pipe`.
 //! Grade it: `cargo test -p lab11 -- pipe.` (the handout explains every check).
 
-use lab11_solution as lab11;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use std::fs::File;

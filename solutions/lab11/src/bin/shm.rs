@@ -12,7 +12,6 @@
 //! Run it: `printf '60\n' | cargo run -q -p lab11 --bin lab11-shm`.
 //! Grade it: `cargo test -p lab11 -- shm.`; see leftovers with `ipcs -m`.
 
-use lab11_solution as lab11;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use std::io::{BufRead, BufWriter, Write};
