@@ -40,7 +40,8 @@ pub fn main(lab: &str, manifest_dir: &str, exes: &[(&str, &str)]) -> ExitCode {
         .cloned()
         .map(|check| {
             let grading = grading.clone();
-            let kind = format!("{} pts", check.points);
+            let unit = if check.points == 1 { "pt" } else { "pts" };
+            let kind = format!("{} {unit}", check.points);
             Trial::test(check.id.clone(), move || {
                 let result = grading.grade_check(&check);
                 match result.status {

@@ -74,9 +74,9 @@ fn stubs_score_zero_and_show_their_todo_messages() {
     }
 }
 
-/// Grades one fixture binary of the lab11-broken crate as its part and compares the failed
-/// checks with the expected ones.
-fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str]) {
+/// Grades one fixture binary of the lab11-broken crate as its part, compares the failed
+/// checks with the expected ones, and looks for each expected phrase in some failure message.
+fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
     let bins = common::package_bins("lab11-broken");
     let exe = bins
         .get(bin)
@@ -92,14 +92,22 @@ fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str]) {
             assert_eq!(check.status, Status::Skipped, "{}", check.id);
         }
     }
+    for phrase in saying {
+        assert!(
+            report.checks.iter().any(|c| c.message.contains(phrase)),
+            "no failure message says {phrase:?}:\n{}",
+            explain(&report)
+        );
+    }
 }
 
 macro_rules! fixtures {
-    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?];)*) => {
+    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?]
+        $(saying [$($phrase:literal),* $(,)?])?;)*) => {
         $(
             #[test]
             fn $name() {
-                assert_fixture_fails($bin, $part, &[$($check),*]);
+                assert_fixture_fails($bin, $part, &[$($check),*], &[$($($phrase),*)?]);
             }
         )*
     };
@@ -114,10 +122,16 @@ fixtures! {
     fixture_pipe_keeps_write_end: "pipe-keeps-write-end" as "pipe" fails [
         "pipe.factors", "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
         "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",
+    ] saying [
+        "parent (pid ",
+        "is a pipe whose write end it still holds itself (fd ",
     ];
     fixture_pipe_waits_before_reading: "pipe-waits-before-reading" as "pipe" fails [
         "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
         "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",
+    ] saying [
+        "to a full pipe while parent (pid ",
+        "is blocked in wait4: read before you wait",
     ];
     fixture_pipe_wrong_factors: "pipe-wrong-factors" as "pipe" fails [
         "pipe.factors", "pipe.no-deadlock",

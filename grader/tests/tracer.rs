@@ -208,7 +208,7 @@ fn a_hang_names_the_blocked_call_and_the_open_write_end() {
     let explained = grader::run::hang::explain(&outcome).join("\n");
     assert!(
         explained.contains(
-            "blocked in read(fd 3, …); fd 3 is a pipe whose write end is still open in parent"
+            "blocked in read(fd 3, …); fd 3 is a pipe whose write end it still holds itself"
         ),
         "{explained}"
     );

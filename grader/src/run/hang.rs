@@ -48,8 +48,8 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
                 lines.push(match own {
                     Some((_, write_fd)) => format!(
                         "{who} is blocked in {call_name}(fd {fd}, …); fd {fd} is a pipe whose \
-                         write end is still open in {who} itself (fd {write_fd}): close it \
-                         before reading, or end-of-file never comes"
+                         write end it still holds itself (fd {write_fd}): close it before \
+                         reading, or end-of-file never comes"
                     ),
                     None if !holders.is_empty() => format!(
                         "{who} is blocked in {call_name}(fd {fd}, …); the pipe's write end is \

@@ -153,8 +153,7 @@ fn collect_factors(segment: &Segment) -> Vec<u64> {
     let mut factors = Vec::new();
     for worker in 0..lab11::WORKERS {
         // SAFETY: as in run_worker; every worker has exited, so nothing writes any more.
-        let region =
-            unsafe { std::slice::from_raw_parts(segment.addr.add(worker * SLOTS), SLOTS) };
+        let region = unsafe { std::slice::from_raw_parts(segment.addr.add(worker * SLOTS), SLOTS) };
         let count = (region[0] as usize).min(SLOTS - 1);
         factors.extend_from_slice(&region[1..=count]);
     }
@@ -169,7 +168,10 @@ fn destroy_segment(segment: Segment) {
     }
     // SAFETY: IPC_RMID takes no buffer; the id is our segment's.
     if unsafe { libc::shmctl(segment.id, libc::IPC_RMID, std::ptr::null_mut()) } != 0 {
-        fail(&format!("shmctl IPC_RMID: {}", std::io::Error::last_os_error()));
+        fail(&format!(
+            "shmctl IPC_RMID: {}",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
