@@ -141,6 +141,7 @@ fn time_once(mode: Mode, workload: &Workload, interest: &Interest) -> Duration {
                 full: mode == Mode::Full,
                 interest: interest.clone(),
                 inherit_stdio: false,
+                isolation: None,
             };
             let outcome = grader::run::run(&spec).expect("the workload runs");
             assert_eq!(outcome.status, RunStatus::Completed, "{}", workload.name);

@@ -70,6 +70,8 @@ pub struct Report {
     pub max_score: u32,
     /// `filtered` (seccomp stops only the calls of interest) or `full` (every call).
     pub tracing: String,
+    /// `namespaces` or `fallback`: how the runs were fenced off (see `run::isolation`).
+    pub isolation: String,
     pub checks: Vec<CheckResult>,
 }
 
@@ -83,6 +85,9 @@ impl Report {
             score: counted().map(|c| c.points).sum(),
             max_score: counted().map(|c| c.max_points).sum(),
             tracing: if full { "full" } else { "filtered" }.to_string(),
+            isolation: crate::run::isolation::detect()
+                .map_or("unavailable", |i| i.name())
+                .to_string(),
             checks,
         }
     }
@@ -170,6 +175,7 @@ impl Grading {
                 full: self.options.full,
                 interest: self.interest.clone(),
                 inherit_stdio: false,
+                isolation: None,
             };
             run::run(&spec).map_err(|e| e.to_string())
         })

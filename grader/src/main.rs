@@ -225,6 +225,7 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
         full: !args.filtered,
         interest: Interest::all(),
         inherit_stdio: true,
+        isolation: None,
     };
     let outcome = run::run(&spec)?;
     let mut err = anstream::stderr();

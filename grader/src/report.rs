@@ -64,8 +64,8 @@ pub fn human(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "{HEAD}Score:{HEAD:#} {style}{}/{}{style:#}  {DIM}({} tracing){DIM:#}",
-        report.score, report.max_score, report.tracing
+        "{HEAD}Score:{HEAD:#} {style}{}/{}{style:#}  {DIM}({} tracing, isolation: {}){DIM:#}",
+        report.score, report.max_score, report.tracing, report.isolation
     );
     out
 }
@@ -111,7 +111,8 @@ pub fn trace_summary(outcome: &crate::run::RunOutcome) -> String {
     };
     let _ = writeln!(
         out,
-        "\n{HEAD}grader trace:{HEAD:#} {} process{}, {} tracing, {:.3} s, {status}",
+        "\n{HEAD}grader trace:{HEAD:#} {} process{}, {} tracing, {:.3} s, {status}, \
+         isolation: {}",
         trace.processes.len(),
         if trace.processes.len() == 1 { "" } else { "es" },
         if trace.full {
@@ -119,7 +120,8 @@ pub fn trace_summary(outcome: &crate::run::RunOutcome) -> String {
         } else {
             "filtered (only the calls graders look at)"
         },
-        outcome.wall.as_secs_f64()
+        outcome.wall.as_secs_f64(),
+        outcome.isolation.name()
     );
     let table = |out: &mut String, counts: &BTreeMap<String, SyscallCount>| {
         let mut rows: Vec<(&String, &SyscallCount)> = counts.iter().collect();

@@ -1,16 +1,21 @@
 //! The grader against hostile submissions (grader/fixtures/hostile): each gets a clear
 //! verdict within its time bound, and afterwards no process, segment or /dev/shm object of
 //! the run survives — checked by looking for survivors, not by trusting the kill.
+//!
+//! Every case runs twice: with the machine's best isolation (namespaces where the grader may
+//! create them) and with the fallback forced, so both stay tested on every machine.
 
 mod common;
 
-use grader::run::{Leak, RunOutcome, RunStatus};
+use grader::run::{Isolation, Leak, RunOutcome, RunStatus};
 use grader::trace::End;
 use std::time::Duration;
 
-fn hostile(mode: &str, wall_secs: f64) -> RunOutcome {
+fn hostile(mode: &str, wall_secs: f64, isolation: Option<Isolation>) -> RunOutcome {
     let exe = common::package_bins("hostile")["main"].clone();
-    let outcome = common::run_program(&exe, &[mode], b"", false, wall_secs);
+    let outcome = common::run_isolated(&exe, &[mode], b"", false, wall_secs, isolation);
+    let expected = isolation.unwrap_or_else(|| grader::run::isolation::detect().unwrap());
+    assert_eq!(outcome.isolation, expected);
     common::assert_no_survivors(&outcome.trace.pids());
     let pids = outcome.trace.pids();
     let left: Vec<_> = grader::run::inventory::segments()
@@ -21,9 +26,8 @@ fn hostile(mode: &str, wall_secs: f64) -> RunOutcome {
     outcome
 }
 
-#[test]
-fn a_fork_flood_is_stopped_at_the_process_limit() {
-    let outcome = hostile("fork-flood", 20.0);
+fn a_fork_flood_is_stopped_at_the_process_limit(isolation: Option<Isolation>) {
+    let outcome = hostile("fork-flood", 20.0, isolation);
     assert_eq!(outcome.status, RunStatus::ProcessLimit);
     // The cap is 64 by default; a few more may be born while the kill goes out.
     assert!(
@@ -34,9 +38,8 @@ fn a_fork_flood_is_stopped_at_the_process_limit() {
     assert!(outcome.wall < Duration::from_secs(15), "{:?}", outcome.wall);
 }
 
-#[test]
-fn a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends() {
-    let outcome = hostile("daemon", 10.0);
+fn a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends(isolation: Option<Isolation>) {
+    let outcome = hostile("daemon", 10.0, isolation);
     assert_eq!(outcome.status, RunStatus::Completed);
     assert_eq!(outcome.stdout.text(), "parent done\n");
     let daemon = outcome.trace.processes.last().unwrap();
@@ -44,9 +47,8 @@ fn a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends() {
     assert!(outcome.wall < Duration::from_secs(5), "{:?}", outcome.wall);
 }
 
-#[test]
-fn four_gib_of_output_is_counted_and_cut() {
-    let outcome = hostile("output-flood", 60.0);
+fn four_gib_of_output_is_counted_and_cut(isolation: Option<Isolation>) {
+    let outcome = hostile("output-flood", 60.0, isolation);
     assert_eq!(outcome.status, RunStatus::Completed);
     assert_eq!(outcome.stdout.total, 4 << 30);
     assert!(outcome.stdout.truncated());
@@ -57,9 +59,8 @@ fn four_gib_of_output_is_counted_and_cut() {
     assert!(outcome.stdout.text().contains("bytes not kept"));
 }
 
-#[test]
-fn two_hundred_leaked_segments_are_found_and_removed() {
-    let outcome = hostile("leak-segments", 10.0);
+fn two_hundred_leaked_segments_are_found_and_removed(isolation: Option<Isolation>) {
+    let outcome = hostile("leak-segments", 10.0, isolation);
     let removed = outcome
         .leaks
         .iter()
@@ -69,9 +70,8 @@ fn two_hundred_leaked_segments_are_found_and_removed() {
     assert!(outcome.leaks[0].describe().contains("ipcrm -m"));
 }
 
-#[test]
-fn a_leaked_dev_shm_object_is_found_and_removed() {
-    let outcome = hostile("leak-posix-shm", 10.0);
+fn a_leaked_dev_shm_object_is_found_and_removed(isolation: Option<Isolation>) {
+    let outcome = hostile("leak-posix-shm", 10.0, isolation);
     let path = outcome.stdout.text().trim().to_string();
     assert!(path.starts_with("/dev/shm/"), "{path}");
     assert_eq!(
@@ -84,38 +84,59 @@ fn a_leaked_dev_shm_object_is_found_and_removed() {
     assert!(!std::path::Path::new(&path).exists());
 }
 
-#[test]
-fn an_endless_loop_times_out_and_is_explained() {
-    let outcome = hostile("spin", 1.0);
+fn an_endless_loop_times_out_and_is_explained(isolation: Option<Isolation>) {
+    let outcome = hostile("spin", 1.0, isolation);
     assert_eq!(outcome.status, RunStatus::TimedOut);
     let explained = grader::run::hang::explain(&outcome).join("\n");
     assert!(explained.contains("running, not waiting"), "{explained}");
 }
 
-#[test]
-fn a_self_stopped_program_times_out() {
-    let outcome = hostile("self-stop", 1.0);
+fn a_self_stopped_program_times_out(isolation: Option<Isolation>) {
+    let outcome = hostile("self-stop", 1.0, isolation);
     assert_eq!(outcome.status, RunStatus::TimedOut);
     assert_eq!(outcome.stdout.text(), "");
 }
 
-#[test]
-fn a_closed_stdout_is_just_a_result() {
-    let outcome = hostile("closed-stdout", 10.0);
+fn a_closed_stdout_is_just_a_result(isolation: Option<Isolation>) {
+    let outcome = hostile("closed-stdout", 10.0, isolation);
     assert_eq!(outcome.status, RunStatus::Completed);
     assert_eq!(outcome.stdout.total, 0);
     assert!(outcome.stderr.text().contains("closed stdout"));
 }
 
-#[test]
-fn binary_garbage_on_stdout_is_kept_and_shown_lossily() {
-    let outcome = hostile("garbage", 10.0);
+fn binary_garbage_on_stdout_is_kept_and_shown_lossily(isolation: Option<Isolation>) {
+    let outcome = hostile("garbage", 10.0, isolation);
     assert_eq!(outcome.stdout.total, 64 * 1024);
     assert!(outcome.stdout.text().contains('\u{fffd}'));
 }
 
-#[test]
-fn a_program_that_ptraces_itself_is_refused_by_the_kernel() {
-    let outcome = hostile("trace-self", 10.0);
+fn a_program_that_ptraces_itself_is_refused_by_the_kernel(isolation: Option<Isolation>) {
+    let outcome = hostile("trace-self", 10.0, isolation);
     assert_eq!(outcome.stdout.text(), "traceme returned -1\n");
 }
+
+/// One test per case and isolation: `namespaces::…` (the machine's best) and `fallback::…`.
+macro_rules! in_both_isolations {
+    ($($case:ident),* $(,)?) => {
+        mod best {
+            $(#[test] fn $case() { super::$case(None) })*
+        }
+        mod fallback {
+            use grader::run::Isolation;
+            $(#[test] fn $case() { super::$case(Some(Isolation::Fallback)) })*
+        }
+    };
+}
+
+in_both_isolations!(
+    a_fork_flood_is_stopped_at_the_process_limit,
+    a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends,
+    four_gib_of_output_is_counted_and_cut,
+    two_hundred_leaked_segments_are_found_and_removed,
+    a_leaked_dev_shm_object_is_found_and_removed,
+    an_endless_loop_times_out_and_is_explained,
+    a_self_stopped_program_times_out,
+    a_closed_stdout_is_just_a_result,
+    binary_garbage_on_stdout_is_kept_and_shown_lossily,
+    a_program_that_ptraces_itself_is_refused_by_the_kernel
+);

@@ -226,6 +226,7 @@ fn unusable_programs_are_errors_not_runs() {
         full: false,
         interest: grader::trace::Interest::all(),
         inherit_stdio: false,
+        isolation: None,
     };
     assert!(matches!(
         grader::run::run(&spec("/no/such/file")),

@@ -10,6 +10,7 @@ use crate::trace::{Event, Trace};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
+use std::path::Path;
 
 /// One System V shared-memory segment, as /proc/sysvipc/shm lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,8 +106,9 @@ pub fn segment_ids() -> BTreeSet<i64> {
     segments().into_iter().map(|s| s.shmid).collect()
 }
 
-/// Finds what the run left behind, removes it, and says what it was.
-pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>) -> Vec<Leak> {
+/// Finds what the run left behind, removes it, and says what it was. `dev_shm` is where the
+/// run's `/dev/shm` is seen from here (the machine's, or a private one held open).
+pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>, dev_shm: &Path) -> Vec<Leak> {
     let pids: BTreeSet<i32> = trace.pids().into_iter().collect();
     let mut leaks = Vec::new();
     for segment in segments() {
@@ -134,10 +136,14 @@ pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>) -> Vec<Leak
         })
         .collect();
     for path in created {
-        if fs::symlink_metadata(path).is_ok() {
+        let Some(name) = path.strip_prefix("/dev/shm/") else {
+            continue;
+        };
+        let here = dev_shm.join(name);
+        if fs::symlink_metadata(&here).is_ok() {
             leaks.push(Leak::PosixShm {
                 path: path.to_string(),
-                removed: fs::remove_file(path).is_ok(),
+                removed: fs::remove_file(&here).is_ok(),
             });
         }
     }

@@ -7,9 +7,11 @@
 pub mod capture;
 pub mod hang;
 pub mod inventory;
+pub mod isolation;
 
 pub use capture::Captured;
 pub use inventory::Leak;
+pub use isolation::Isolation;
 
 use crate::trace::interest::hardening_filter;
 use crate::trace::live::{LiveSet, ProcessSnapshot};
@@ -73,6 +75,8 @@ pub struct RunSpec {
     /// Give the program the grader's own stdin, stdout and stderr (for `grader trace`)
     /// instead of feeding `stdin` and capturing the output.
     pub inherit_stdio: bool,
+    /// Force an isolation instead of the machine's best ([`isolation::detect`]).
+    pub isolation: Option<Isolation>,
 }
 
 /// How a run ended, as a whole.
@@ -99,6 +103,8 @@ pub struct RunOutcome {
     pub hang: Vec<ProcessSnapshot>,
     /// IPC objects the run left behind (already removed by the grader).
     pub leaks: Vec<Leak>,
+    /// How the run was fenced off from the machine.
+    pub isolation: Isolation,
 }
 
 /// Why the grader could not run a program.
@@ -119,6 +125,8 @@ pub enum RunError {
     },
     #[error("cannot build the seccomp filter: {0}")]
     Filter(String),
+    #[error("cannot isolate the run: {0}")]
+    Isolation(String),
 }
 
 /// Checks that a path names a program the grader can run, with a clear reason if not.
@@ -143,9 +151,31 @@ pub fn check_executable(path: &Path) -> Result<(), RunError> {
     }
 }
 
-/// Runs a program under the tracer. Blocks until every process of the run has ended.
+/// Runs a program under the tracer, isolated as well as this machine allows (see
+/// [`isolation`]). Blocks until every process of the run has ended.
 pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     check_executable(&spec.program)?;
+    let isolation = match spec.isolation {
+        Some(forced) => forced,
+        None => isolation::detect().map_err(RunError::Isolation)?,
+    };
+    let namespaces = isolation == Isolation::Namespaces;
+    // As root without a PID namespace, the program runs as `nobody`, from a copy it can
+    // read if its own directory is closed to others.
+    let as_nobody = !namespaces && isolation::is_root();
+    let staged = if as_nobody {
+        Some(stage_for_nobody(&spec.program)?)
+    } else {
+        None
+    };
+    let program = staged
+        .as_ref()
+        .map_or(spec.program.as_path(), |s| s.program.as_path());
+    // The program's own directory stays visible: a private /tmp would hide a program in it.
+    let keep_tmp = spec
+        .program
+        .canonicalize()
+        .is_ok_and(|p| p.starts_with("/tmp"));
     let hardening = hardening_filter().map_err(|e| RunError::Filter(e.to_string()))?;
     let interest_filter = if spec.full {
         None
@@ -159,8 +189,11 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let limits = spec.limits;
     let segments_before = inventory::segment_ids();
 
-    let mut command = Command::new(&spec.program);
-    command.args(&spec.args).process_group(0);
+    let mut command = Command::new(program);
+    command
+        .arg0(&spec.program)
+        .args(&spec.args)
+        .process_group(0);
     if !spec.inherit_stdio {
         command
             .stdin(Stdio::piped())
@@ -169,8 +202,9 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     }
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called (the grader is multi-threaded). It calls
-    // only setrlimit, ptrace and prctl/seccomp (raw system calls), and allocates nothing:
-    // the filters were built before the fork and are only borrowed here.
+    // only setrlimit, unshare, mount, setuid, ptrace, fork, waitpid and prctl/seccomp (raw
+    // system calls), and allocates nothing: the filters were built before the fork and are
+    // only borrowed here.
     unsafe {
         command.pre_exec(move || {
             set_limit(libc::RLIMIT_CPU, limits.cpu_secs);
@@ -178,8 +212,18 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             set_limit(libc::RLIMIT_FSIZE, limits.file_size);
             set_limit(libc::RLIMIT_NOFILE, limits.open_files);
             set_limit(libc::RLIMIT_CORE, 0);
+            if namespaces {
+                isolation::enter_private_namespaces(keep_tmp)?;
+            }
+            if as_nobody {
+                isolation::drop_to_nobody()?;
+            }
             if libc::ptrace(libc::PTRACE_TRACEME, 0, 0usize, 0usize) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if namespaces {
+                // This process becomes the namespace's init; only its child goes on.
+                isolation::shim_main()?;
             }
             seccompiler::apply_filter(&hardening).map_err(|_| std::io::Error::last_os_error())?;
             if let Some(filter) = &interest_filter
@@ -192,11 +236,23 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     }
 
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+    // The child (the shim) is made pid 1 of a new PID namespace; the guard puts this
+    // thread's own namespace back for its later children and threads.
+    let pid_namespace = if namespaces {
+        Some(isolation::PidNamespaceForChildren::new().map_err(RunError::Isolation)?)
+    } else {
+        None
+    };
+    let spawned = command.spawn();
+    drop(pid_namespace);
+    let mut child = spawned.map_err(|source| RunError::Spawn {
         path: spec.program.clone(),
         source,
     })?;
     let pid = child.id() as i32;
+    // Hold the run's IPC namespace and /dev/shm open, to count what it leaked after every
+    // process in them is gone (the shim is stopped, alive, at this point).
+    let namespace_handles = namespaces.then(|| NamespaceHandles::open(pid));
     let own_target = |fd: i32| {
         crate::trace::procfs::fd_target(std::process::id() as i32, fd).unwrap_or_default()
     };
@@ -210,6 +266,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         stdout_target,
         stderr_target,
         max_processes: limits.max_processes,
+        shim: namespaces,
     };
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -259,7 +316,11 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let grace = Duration::from_secs(2);
     let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
     let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
-    let leaks = inventory::collect_leaks(&outcome.trace, &segments_before);
+    let leaks = match namespace_handles {
+        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace),
+        Some(Err(e)) => return Err(RunError::Isolation(e)),
+        None => inventory::collect_leaks(&outcome.trace, &segments_before, Path::new("/dev/shm")),
+    };
     let status = if outcome.process_limit_hit {
         RunStatus::ProcessLimit
     } else if hang.is_some() {
@@ -275,6 +336,79 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         wall,
         hang: hang.unwrap_or_default(),
         leaks,
+        isolation,
+    })
+}
+
+/// What keeps a finished run's namespaces readable: its IPC namespace and its private
+/// /dev/shm, opened while the run's init shim was alive.
+struct NamespaceHandles {
+    ipc: std::fs::File,
+    dev_shm: std::fs::File,
+}
+
+impl NamespaceHandles {
+    fn open(shim: i32) -> Result<Self, String> {
+        let open = |path: String| {
+            std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))
+        };
+        Ok(NamespaceHandles {
+            ipc: open(format!("/proc/{shim}/ns/ipc"))?,
+            dev_shm: open(format!("/proc/{shim}/root/dev/shm"))?,
+        })
+    }
+
+    /// The segments and /dev/shm objects the run left. Everything in its namespaces is its
+    /// own; they die with the handles, so nothing needs removing, but the report says so.
+    fn collect_leaks(self, trace: &Trace) -> Vec<Leak> {
+        let dev_shm = PathBuf::from(format!("/proc/self/fd/{}", self.dev_shm.as_raw_fd()));
+        // setns moves only the calling thread: do it on a thread of its own.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: setns takes a descriptor we hold open and a namespace type.
+                    if unsafe { libc::setns(self.ipc.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
+                        return Vec::new();
+                    }
+                    inventory::collect_leaks(trace, &Default::default(), &dev_shm)
+                })
+                .join()
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// A copy of a program that `nobody` can execute, when the original sits where it cannot.
+struct Staged {
+    program: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn stage_for_nobody(program: &Path) -> Result<Staged, RunError> {
+    if isolation::others_can_execute(program) {
+        return Ok(Staged {
+            program: program.to_path_buf(),
+            _dir: None,
+        });
+    }
+    let io = |source| RunError::Spawn {
+        path: program.to_path_buf(),
+        source,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("grader-run-")
+        .tempdir()
+        .map_err(io)?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    let name = program
+        .file_name()
+        .unwrap_or(std::ffi::OsStr::new("program"));
+    let copy = dir.path().join(name);
+    std::fs::copy(program, &copy).map_err(io)?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    Ok(Staged {
+        program: copy,
+        _dir: Some(dir),
     })
 }
 

@@ -68,6 +68,16 @@ pub fn tgid(tid: i32) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A task's pid as seen inside its own (innermost) PID namespace: what the program's own
+/// calls (`wait4`'s result, `getpid`) use.
+pub fn ns_pid(tid: i32) -> Option<i32> {
+    let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|v| v.split_whitespace().last()?.parse().ok())
+}
+
 /// The executable a process runs.
 pub fn exe(pid: i32) -> Option<String> {
     fs::read_link(format!("/proc/{pid}/exe"))

@@ -42,6 +42,10 @@ pub struct TracerConfig {
     pub stderr_target: String,
     /// More processes than this and the run is stopped (RLIMIT_NPROC does not bind root).
     pub max_processes: usize,
+    /// The pid given to [`follow`] is a namespace's init shim, not the program: the shim's
+    /// first fork child is the program's first process. The shim is followed only for that
+    /// fork and left out of the trace (see `run::isolation`).
+    pub shim: bool,
 }
 
 /// What the loop produced.
@@ -88,43 +92,42 @@ struct Tracer<'a> {
     awaiting_first_stop: HashSet<i32>,
     root_pid: i32,
     root_started: bool,
+    /// The namespace init shim, while it lives (see [`TracerConfig::shim`]).
+    shim: Option<i32>,
+    /// In a PID namespace, the pids the program sees → its processes (latest wins, as pids
+    /// are reused).
+    ns_pids: HashMap<i32, ProcId>,
     process_limit_hit: bool,
     workers: usize,
 }
 
-/// Follows `root` (a child of the calling thread that called `PTRACE_TRACEME` and exec'd)
-/// and everything it creates, until every one of them has ended.
+/// Follows `root` (a child of the calling thread that called `PTRACE_TRACEME` and exec'd,
+/// or with [`TracerConfig::shim`], the shim that forks it) and everything it creates, until
+/// every one of them has ended.
 pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome {
-    let mut trace = Trace {
+    let trace = Trace {
         full: config.full,
         ..Trace::default()
     };
-    trace
-        .processes
-        .push(Process::new(root, None, "parent".to_string()));
     live.add(root);
     let mut tracer = Tracer {
         config,
         live,
         trace,
-        procs: vec![ProcState {
-            live_tasks: 1,
-            ..ProcState::default()
-        }],
-        tasks: HashMap::from([(
-            root,
-            Task {
-                proc: 0,
-                pending: None,
-            },
-        )]),
+        procs: Vec::new(),
+        tasks: HashMap::new(),
         early_stops: HashSet::new(),
         awaiting_first_stop: HashSet::new(),
         root_pid: root,
         root_started: false,
+        shim: config.shim.then_some(root),
+        ns_pids: HashMap::new(),
         process_limit_hit: false,
         workers: 0,
     };
+    if !config.shim {
+        tracer.add_root(root);
+    }
     tracer.run();
     TraceOutcome {
         trace: tracer.trace,
@@ -142,12 +145,51 @@ const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESYSGOOD
     .union(ptrace::Options::PTRACE_O_EXITKILL);
 
 impl Tracer<'_> {
+    /// Starts the trace with the program's first process, `parent`.
+    fn add_root(&mut self, pid: i32) {
+        self.trace
+            .processes
+            .push(Process::new(pid, None, "parent".to_string()));
+        self.procs.push(ProcState {
+            live_tasks: 1,
+            ..ProcState::default()
+        });
+        self.tasks.insert(
+            pid,
+            Task {
+                proc: 0,
+                pending: None,
+            },
+        );
+        self.root_pid = pid;
+        self.note_ns_pid(pid, 0);
+    }
+
+    fn note_ns_pid(&mut self, pid: i32, proc: ProcId) {
+        if self.config.shim
+            && let Some(ns_pid) = procfs::ns_pid(pid)
+        {
+            self.ns_pids.insert(ns_pid, proc);
+        }
+    }
+
+    /// The process a pid *as the program sees it* names (wait4's result, say).
+    fn proc_seen_as(&self, pid: i32) -> Option<ProcId> {
+        if self.config.shim {
+            self.ns_pids.get(&pid).copied()
+        } else {
+            self.trace.by_pid(pid)
+        }
+    }
+
     fn run(&mut self) {
-        while !self.tasks.is_empty() || !self.early_stops.is_empty() {
+        while !self.tasks.is_empty() || !self.early_stops.is_empty() || self.shim.is_some() {
             let Some((tid, status)) = wait_any() else {
                 break; // No tracee left to wait for (ECHILD).
             };
-            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            if Some(tid) == self.shim {
+                self.on_shim_stop(tid, status);
+            } else if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 self.on_gone(tid, status);
             } else if libc::WIFSTOPPED(status) {
                 let sig = libc::WSTOPSIG(status);
@@ -164,6 +206,47 @@ impl Tracer<'_> {
                     self.on_signal(tid, sig);
                 }
             }
+        }
+    }
+
+    /// A stop of the namespace's init shim. It is never stepped (its `waitpid` loop is not the
+    /// program's); its one fork creates the program's first process.
+    fn on_shim_stop(&mut self, tid: i32, status: i32) {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.shim = None;
+            self.live.remove(tid);
+            return;
+        }
+        if !libc::WIFSTOPPED(status) {
+            return;
+        }
+        let mut forward = 0;
+        if !self.root_started {
+            // Its first stop (the SIGSTOP it raised): set the options every child inherits.
+            self.root_started = true;
+            let _ = ptrace::setoptions(Pid::from_raw(tid), OPTIONS);
+        } else if libc::WSTOPSIG(status) == libc::SIGTRAP && status >> 16 != 0 {
+            let event = status >> 16;
+            if matches!(event, libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK)
+                && self.tasks.is_empty()
+                && let Ok(child) = ptrace::getevent(Pid::from_raw(tid))
+            {
+                let child = child as i32;
+                self.add_root(child);
+                self.live.add(child);
+                if self.early_stops.remove(&child) {
+                    self.resume(child, 0);
+                } else {
+                    self.awaiting_first_stop.insert(child);
+                }
+            }
+        } else if ptrace::getsiginfo(Pid::from_raw(tid)).is_ok() {
+            forward = libc::WSTOPSIG(status); // SIGCHLD of an orphan it reaps, for one.
+        }
+        // SAFETY: PTRACE_CONT takes no pointers; `data` is a signal number. ESRCH (the shim
+        // was killed) is harmless: its exit report follows.
+        unsafe {
+            libc::ptrace(libc::PTRACE_CONT, tid, 0usize, forward as libc::c_long);
         }
     }
 
@@ -263,6 +346,7 @@ impl Tracer<'_> {
                 live_tasks: 1,
             });
             self.live.add(child);
+            self.note_ns_pid(child, self.trace.processes.len() - 1);
             if self.trace.processes.len() > self.config.max_processes {
                 self.process_limit_hit = true;
                 self.live.kill_all();
@@ -560,7 +644,7 @@ impl Tracer<'_> {
                 syscall: "wait4".to_string(),
                 pid_arg: args[0] as i32 as i64,
                 reaped: if ret > 0 {
-                    self.trace.by_pid(ret as i32)
+                    self.proc_seen_as(ret as i32)
                 } else {
                     None
                 },
@@ -573,7 +657,7 @@ impl Tracer<'_> {
                     .then(|| read_i32(tid, args[2] + 16))
                     .flatten()
                     .filter(|pid| *pid > 0)
-                    .and_then(|pid| self.trace.by_pid(pid));
+                    .and_then(|pid| self.proc_seen_as(pid));
                 Event::Wait {
                     syscall: "waitid".to_string(),
                     pid_arg: args[1] as i32 as i64,

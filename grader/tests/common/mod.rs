@@ -79,6 +79,18 @@ pub fn run_program(
     full: bool,
     wall_secs: f64,
 ) -> RunOutcome {
+    run_isolated(program, args, stdin, full, wall_secs, None)
+}
+
+/// [`run_program`] with a forced isolation (`None`: the machine's best).
+pub fn run_isolated(
+    program: &Path,
+    args: &[&str],
+    stdin: &[u8],
+    full: bool,
+    wall_secs: f64,
+    isolation: Option<grader::run::Isolation>,
+) -> RunOutcome {
     let spec = RunSpec {
         program: program.to_path_buf(),
         args: args.iter().map(Into::into).collect(),
@@ -90,6 +102,7 @@ pub fn run_program(
         full,
         interest: grader::trace::Interest::all(),
         inherit_stdio: false,
+        isolation,
     };
     grader::run::run(&spec).expect("the program runs")
 }
