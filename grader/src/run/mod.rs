@@ -328,13 +328,19 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     } else {
         RunStatus::Completed
     };
+    // The shim is not the program's: leave it out of the explanation.
+    let hang = hang
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|snapshot| outcome.trace.by_pid(snapshot.pid).is_some())
+        .collect();
     Ok(RunOutcome {
         status,
         trace: outcome.trace,
         stdout,
         stderr,
         wall,
-        hang: hang.unwrap_or_default(),
+        hang,
         leaks,
         isolation,
     })
