@@ -109,21 +109,30 @@ pub fn segment_ids() -> BTreeSet<i64> {
 /// Finds what the run left behind, removes it, and says what it was. `dev_shm` is where the
 /// run's `/dev/shm` is seen from here (the machine's, or a private one held open).
 pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>, dev_shm: &Path) -> Vec<Leak> {
+    let mut leaks = collect_segment_leaks(trace, segments_before);
+    leaks.extend(collect_dev_shm_leaks(trace, dev_shm));
+    leaks
+}
+
+/// The System V segments of this IPC namespace that the run created and left.
+pub fn collect_segment_leaks(trace: &Trace, segments_before: &BTreeSet<i64>) -> Vec<Leak> {
     let pids: BTreeSet<i32> = trace.pids().into_iter().collect();
-    let mut leaks = Vec::new();
-    for segment in segments() {
-        if segments_before.contains(&segment.shmid) || !pids.contains(&segment.cpid) {
-            continue;
-        }
-        leaks.push(Leak::SysvShm {
+    segments()
+        .into_iter()
+        .filter(|s| !segments_before.contains(&s.shmid) && pids.contains(&s.cpid))
+        .map(|segment| Leak::SysvShm {
             shmid: segment.shmid,
             key: segment.key,
             size: segment.size,
             cpid: segment.cpid,
             nattch: segment.nattch,
             removed: remove_segment(segment.shmid),
-        });
-    }
+        })
+        .collect()
+}
+
+/// The /dev/shm objects the run created (by the trace) and left, seen through `dev_shm`.
+pub fn collect_dev_shm_leaks(trace: &Trace, dev_shm: &Path) -> Vec<Leak> {
     let created: BTreeSet<&str> = trace
         .processes
         .iter()
@@ -135,6 +144,7 @@ pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>, dev_shm: &P
             _ => None,
         })
         .collect();
+    let mut leaks = Vec::new();
     for path in created {
         let Some(name) = path.strip_prefix("/dev/shm/") else {
             continue;

@@ -321,8 +321,17 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let grace = Duration::from_secs(2);
     let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
     let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
+    // Entering the run's IPC namespace costs milliseconds (setns waits for RCU); when every
+    // shmget was traced and none succeeded, there is no segment to look for.
+    let no_segments = spec.interest.names(syscalls::Sysno::shmget)
+        && !outcome
+            .trace
+            .processes
+            .iter()
+            .flat_map(|p| &p.events)
+            .any(|e| matches!(e, crate::trace::Event::ShmGet { ret, .. } if *ret >= 0));
     let leaks = match namespace_handles {
-        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace),
+        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace, !no_segments),
         Some(Err(e)) => return Err(RunError::Isolation(e)),
         None => inventory::collect_leaks(&outcome.trace, &segments_before, Path::new("/dev/shm")),
     };
@@ -369,23 +378,29 @@ impl NamespaceHandles {
         })
     }
 
-    /// The segments and /dev/shm objects the run left. Everything in its namespaces is its
-    /// own; they die with the handles, so nothing needs removing, but the report says so.
-    fn collect_leaks(self, trace: &Trace) -> Vec<Leak> {
+    /// The segments (if `segments`) and /dev/shm objects the run left. Everything in its
+    /// namespaces is its own; they die with the handles, but the report says what was left.
+    fn collect_leaks(self, trace: &Trace, segments: bool) -> Vec<Leak> {
         let dev_shm = PathBuf::from(format!("/proc/self/fd/{}", self.dev_shm.as_raw_fd()));
-        // setns moves only the calling thread: do it on a thread of its own.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    // SAFETY: setns takes a descriptor we hold open and a namespace type.
-                    if unsafe { libc::setns(self.ipc.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
-                        return Vec::new();
-                    }
-                    inventory::collect_leaks(trace, &Default::default(), &dev_shm)
-                })
-                .join()
-                .unwrap_or_default()
-        })
+        let mut leaks = if segments {
+            // setns moves only the calling thread: do it on a thread of its own.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        // SAFETY: setns takes a descriptor we hold open and a namespace type.
+                        if unsafe { libc::setns(self.ipc.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
+                            return Vec::new();
+                        }
+                        inventory::collect_segment_leaks(trace, &Default::default())
+                    })
+                    .join()
+                    .unwrap_or_default()
+            })
+        } else {
+            Vec::new()
+        };
+        leaks.extend(inventory::collect_dev_shm_leaks(trace, &dev_shm));
+        leaks
     }
 }
 
