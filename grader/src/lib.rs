@@ -1,10 +1,13 @@
 //! The grader: runs lab programs under syscall tracing and grades how they communicate.
 
+pub mod batch;
 pub mod checks;
+pub mod formats;
 pub mod grade;
 pub mod harness;
 pub mod report;
 pub mod rubric;
 pub mod run;
+pub mod template;
 pub mod trace;
 pub mod workspace;

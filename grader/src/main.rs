@@ -10,7 +10,7 @@ use grader::grade::{GradeOptions, Grading, Report};
 use grader::rubric::Rubric;
 use grader::run::{self, Limits, RunSpec};
 use grader::trace::{End, Interest};
-use grader::{report, workspace};
+use grader::{formats, report, workspace};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -35,6 +35,12 @@ enum Commands {
     /// Run a program under the tracer and print a per-process system-call summary
     /// (like `strace -c -f`) on stderr.
     Trace(TraceArgs),
+    /// Grade a folder of submissions (one clone of the kit per subfolder) into a gradebook:
+    /// grades.csv, grades.json, feedback/<student>.md, report.html.
+    Batch(BatchArgs),
+    /// Write the repository students clone: the kit without the solutions, the grader's
+    /// own tests and fixtures, and the kit's CI.
+    ExportTemplate(ExportTemplateArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,8 +70,18 @@ struct CheckArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
+    /// For people: aligned, coloured on a terminal.
     Human,
+    /// The report as JSON.
     Json,
+    /// GitHub Classroom's runner result on stdout; with GITHUB_OUTPUT set, also appends
+    /// `result=<base64>` there for the grading reporter, and logs the human report on
+    /// stderr with workflow commands turned off.
+    Classroom,
+    /// Gradescope's results.json.
+    Gradescope,
+    /// JUnit XML: one test case per rubric item.
+    Junit,
 }
 
 #[derive(clap::Args)]
@@ -81,11 +97,50 @@ struct TraceArgs {
     command: Vec<OsString>,
 }
 
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// The lab to grade, e.g. lab11.
+    lab: String,
+    /// The folder of submissions: one subfolder (a clone of the kit) per student, named
+    /// after the student.
+    submissions: PathBuf,
+    /// Where the gradebook, the work folders and the shared build folder go.
+    #[arg(long, value_name = "DIR", default_value = "grades")]
+    out: PathBuf,
+    /// Submissions graded at a time (default: the number of CPUs); builds run one at a time.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Grade every submission again, even those whose files did not change.
+    #[arg(long)]
+    force: bool,
+    /// Grade each git submission's last commit before this time (RFC 3339, e.g.
+    /// 2025-05-01T23:59:00+02:00) and count the commits made after it.
+    #[arg(long, value_name = "TIME")]
+    deadline: Option<String>,
+    /// Stop a submission's build after this many seconds (it is graded as not building).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    build_timeout: u64,
+    /// The kit's repository (default: found above the current directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ExportTemplateArgs {
+    /// The folder to write (must be empty or not exist).
+    dir: PathBuf,
+    /// The kit's repository (default: found above the current directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Commands::Check(args) => check(args),
         Commands::Trace(args) => trace(args),
+        Commands::Batch(args) => batch(args),
+        Commands::ExportTemplate(args) => export_template(args),
     };
     match result {
         Ok(code) => code,
@@ -154,6 +209,23 @@ fn print_report(report: &Report, format: Format) -> Result<()> {
     let text = match format {
         Format::Human => report::human(report),
         Format::Json => report::json(report) + "\n",
+        Format::Classroom => {
+            // The Actions log shows stderr: the feedback for the student, fenced so that
+            // student output quoted in it cannot issue workflow commands.
+            let token = formats::classroom::random_token();
+            let log = formats::classroom::guard_log(&report::human(report), &token);
+            let _ = std::io::stderr().write_all(log.as_bytes());
+            if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+                // Without this line the reporter has nothing to read: a grader failure.
+                let path = PathBuf::from(path);
+                formats::classroom::append_github_output(&path, report).with_context(|| {
+                    format!("cannot append to GITHUB_OUTPUT ({})", path.display())
+                })?;
+            }
+            formats::classroom::render(report) + "\n"
+        }
+        Format::Gradescope => formats::gradescope::render(report) + "\n",
+        Format::Junit => formats::junit::render(report),
     };
     let mut out = anstream::stdout();
     // A closed stdout (`grader check … | head`) is not worth an error message.
@@ -245,4 +317,63 @@ fn which(name: &std::path::Path) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|candidate| run::check_executable(candidate).is_ok())
     })
+}
+
+/// The kit's repository: `--root`, or found above the current directory.
+fn kit_root(root: Option<PathBuf>) -> Result<PathBuf> {
+    let start = match root {
+        Some(root) => root,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    workspace::find_root(&start).ok_or_else(|| {
+        anyhow!(
+            "{} is not inside the lab kit (no Cargo.toml with a labs/ folder above it); use --root",
+            start.display()
+        )
+    })
+}
+
+fn batch(args: BatchArgs) -> Result<ExitCode> {
+    let kit = kit_root(args.root)?;
+    if !args.submissions.is_dir() {
+        bail!(
+            "the submissions folder {} does not exist",
+            args.submissions.display()
+        );
+    }
+    let options = grader::batch::Options {
+        kit,
+        lab: args.lab,
+        submissions: args.submissions,
+        out: args.out,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        force: args.force,
+        deadline: args.deadline,
+        build_timeout: std::time::Duration::from_secs(args.build_timeout),
+    };
+    let summary = grader::batch::run(&options)?;
+    eprintln!(
+        "grader batch: {} submission{}: {} graded, {} unchanged since the last run (skipped), \
+         {} did not build, {} tampered; gradebook in {}",
+        summary.submissions,
+        if summary.submissions == 1 { "" } else { "s" },
+        summary.graded,
+        summary.unchanged,
+        summary.build_failed,
+        summary.tampered,
+        summary.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_template(args: ExportTemplateArgs) -> Result<ExitCode> {
+    let kit = kit_root(args.root)?;
+    let files = grader::template::export(&kit, &args.dir)?;
+    eprintln!(
+        "grader export-template: wrote {files} files to {}",
+        args.dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,263 @@
+//! `grader export-template DIR`: the repository students clone.
+//!
+//! It is the kit minus what students must not have or cannot build without: the reference
+//! solutions (`solutions/`), the grader's own tests, fixtures and benches (they grade the
+//! solutions and the broken fixtures), the kit's CI (`.ci/`, `.github/workflows/ci.yml`).
+//! A Classroom workflow (`.github/workflows/classroom.yml`) is carried over when the kit
+//! has one. The manifests are rewritten so the workspace builds as is: the root
+//! `Cargo.toml` lists only the members left, and no longer keeps the student crates out of
+//! `default-members` (there every member is a default one, so `cargo test` runs the
+//! student's rubric tests); a package loses the `[[bench]]`/`[[test]]`/`[[example]]`
+//! targets whose files were left out.
+
+use crate::batch::snapshot::list_files;
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml_edit::DocumentMut;
+
+/// Folders of the kit left out of the template.
+const LEFT_OUT_FOLDERS: &[&str] = &[
+    "solutions/",
+    "grader/fixtures/",
+    "grader/tests/",
+    "grader/benches/",
+    ".ci/",
+];
+
+/// Files of the kit left out of the template.
+const LEFT_OUT_FILES: &[&str] = &[".github/workflows/ci.yml"];
+
+/// The template's files: relative path → where its contents come from.
+#[derive(Debug)]
+pub struct Template {
+    pub files: BTreeMap<String, Contents>,
+}
+
+#[derive(Debug)]
+pub enum Contents {
+    /// The kit's file, unchanged.
+    Kit(PathBuf),
+    /// Rewritten for the template (a manifest).
+    Rewritten(Vec<u8>),
+}
+
+/// Whether the kit file `rel` goes into the template.
+pub fn kept(rel: &str) -> bool {
+    !LEFT_OUT_FOLDERS
+        .iter()
+        .any(|folder| rel.starts_with(folder))
+        && !LEFT_OUT_FILES.contains(&rel)
+}
+
+/// Works out the template of the kit at `kit`.
+pub fn plan(kit: &Path) -> Result<Template> {
+    let all = list_files(kit, &[]).with_context(|| format!("cannot read {}", kit.display()))?;
+    let mut files: BTreeMap<String, Contents> = all
+        .into_iter()
+        .filter(|(rel, _)| kept(rel))
+        .map(|(rel, path)| (rel, Contents::Kit(path)))
+        .collect();
+    let names: Vec<String> = files.keys().cloned().collect();
+    for (rel, bytes) in rewrite_manifests(kit, &names)? {
+        files.insert(rel, Contents::Rewritten(bytes));
+    }
+    Ok(Template { files })
+}
+
+/// Only the files the template rewrites (the template's versions of kit manifests).
+pub fn rewritten(kit: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let names: Vec<String> = list_files(kit, &[])
+        .with_context(|| format!("cannot read {}", kit.display()))?
+        .into_keys()
+        .filter(|rel| kept(rel))
+        .collect();
+    rewrite_manifests(kit, &names)
+}
+
+/// Rewrites the root manifest and every member manifest that needs it, given the relative
+/// paths of the files the template keeps.
+fn rewrite_manifests(kit: &Path, names: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let has = |rel: &str| names.binary_search_by(|n| n.as_str().cmp(rel)).is_ok();
+    let mut out = BTreeMap::new();
+    let root_text = std::fs::read_to_string(kit.join("Cargo.toml"))
+        .with_context(|| format!("cannot read {}", kit.join("Cargo.toml").display()))?;
+    let (root, members) = rewrite_workspace(&root_text, &has)?;
+    if root != root_text {
+        out.insert("Cargo.toml".to_string(), root.into_bytes());
+    }
+    for member in members {
+        let rel = format!("{member}/Cargo.toml");
+        let text = std::fs::read_to_string(kit.join(&rel))
+            .with_context(|| format!("cannot read {}", kit.join(&rel).display()))?;
+        let rewritten =
+            drop_missing_targets(&text, &member, &has).map_err(|e| anyhow!("{rel}: {e}"))?;
+        if rewritten != text {
+            out.insert(rel, rewritten.into_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// The root manifest without the members the template leaves out and without
+/// `default-members`; also returns the members kept.
+pub fn rewrite_workspace(text: &str, has: &dyn Fn(&str) -> bool) -> Result<(String, Vec<String>)> {
+    let mut doc: DocumentMut = text.parse().context("the root Cargo.toml does not parse")?;
+    let Some(workspace) = doc.get_mut("workspace").and_then(|w| w.as_table_mut()) else {
+        bail!("the root Cargo.toml has no [workspace]");
+    };
+    let mut kept_members = Vec::new();
+    if let Some(members) = workspace.get_mut("members").and_then(|m| m.as_array_mut()) {
+        members.retain(|member| {
+            member
+                .as_str()
+                .is_some_and(|path| has(&format!("{path}/Cargo.toml")))
+        });
+        kept_members = members
+            .iter()
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect();
+    }
+    workspace.remove("default-members");
+    Ok((doc.to_string(), kept_members))
+}
+
+/// A package manifest without the bench, test and example targets whose files are gone.
+fn drop_missing_targets(
+    text: &str,
+    package_dir: &str,
+    has: &dyn Fn(&str) -> bool,
+) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| format!("does not parse: {e}"))?;
+    for (kind, folder) in [
+        ("bench", "benches"),
+        ("test", "tests"),
+        ("example", "examples"),
+    ] {
+        let Some(targets) = doc.get_mut(kind).and_then(|t| t.as_array_of_tables_mut()) else {
+            continue;
+        };
+        targets.retain(|target| {
+            let name = target.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            match target.get("path").and_then(|p| p.as_str()) {
+                Some(path) => has(&format!("{package_dir}/{path}")),
+                None => {
+                    has(&format!("{package_dir}/{folder}/{name}.rs"))
+                        || has(&format!("{package_dir}/{folder}/{name}/main.rs"))
+                }
+            }
+        });
+        if targets.is_empty() {
+            doc.remove(kind);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Writes the template of `kit` into `dir` (which must be empty or not exist), then has
+/// cargo resolve the new workspace (`cargo update --workspace --offline`: no dependency
+/// changes version), which proves it loads and prunes `Cargo.lock` of the packages left
+/// out, so that a student's first build does not change it. Returns how many files were
+/// written.
+pub fn export(kit: &Path, dir: &Path) -> Result<usize> {
+    if dir.exists() {
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if entries.next().is_some() {
+            bail!("{} is not empty", dir.display());
+        }
+    }
+    let kit = kit
+        .canonicalize()
+        .with_context(|| format!("cannot find {}", kit.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir_canonical = dir.canonicalize()?;
+    if dir_canonical.starts_with(&kit) {
+        bail!(
+            "{} is inside the kit; export the template elsewhere",
+            dir.display()
+        );
+    }
+    let template = plan(&kit)?;
+    for (rel, contents) in &template.files {
+        let target = dir.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        match contents {
+            Contents::Kit(source) => std::fs::copy(source, &target).map(drop),
+            Contents::Rewritten(bytes) => std::fs::write(&target, bytes),
+        }
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "update",
+            "--workspace",
+            "--offline",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run cargo")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        bail!("the exported workspace does not load: {first}");
+    }
+    Ok(template.files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = r#"[workspace]
+resolver = "3"
+members = [
+    "grader",
+    "labs/lab11",
+    "solutions/lab11",
+    "grader/fixtures/hostile",
+]
+# Not the stubs.
+default-members = [
+    "grader",
+    "solutions/lab11",
+]
+
+[workspace.package]
+edition = "2024"
+"#;
+
+    #[test]
+    fn the_workspace_keeps_only_the_members_left() {
+        let has = |rel: &str| matches!(rel, "grader/Cargo.toml" | "labs/lab11/Cargo.toml");
+        let (text, members) = rewrite_workspace(ROOT, &has).unwrap();
+        assert_eq!(members, ["grader", "labs/lab11"]);
+        assert!(!text.contains("default-members"), "{text}");
+        assert!(!text.contains("solutions"), "{text}");
+        assert!(!text.contains("Not the stubs"), "{text}");
+        assert!(
+            text.contains("[workspace.package]\nedition = \"2024\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn targets_whose_files_are_gone_are_dropped() {
+        let manifest = "[package]\nname = \"g\"\n\n# The bench.\n[[bench]]\nname = \"overhead\"\nharness = false\n\n[[test]]\nname = \"kept\"\npath = \"t/kept.rs\"\n";
+        let has = |rel: &str| rel == "g/t/kept.rs";
+        let text = drop_missing_targets(manifest, "g", &has).unwrap();
+        assert!(!text.contains("bench"), "{text}");
+        assert!(text.contains("[[test]]\nname = \"kept\""), "{text}");
+        assert!(kept("labs/lab11/src/lib.rs"));
+        assert!(kept(".github/workflows/classroom.yml"));
+        assert!(!kept(".github/workflows/ci.yml"));
+        assert!(!kept("solutions/lab11/Cargo.toml"));
+    }
+}
