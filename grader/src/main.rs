@@ -66,6 +66,63 @@ struct CheckArgs {
     /// Runs at a time (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Multiply the rubric's wall-clock limits (e.g. 2 on a slow machine).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0,
+          value_parser = positive_f64)]
+    timeout_scale: f64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits of every run, beyond wall-clock time (defaults: `run::Limits::default()`).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Limits of each run")]
+struct LimitArgs {
+    /// CPU time, in seconds [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    cpu_secs: Option<u64>,
+    /// Address space, in MiB [default: 4096].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    max_memory_mib: Option<u64>,
+    /// Size of any file written, in MiB [default: 64].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    max_file_mib: Option<u64>,
+    /// Open descriptors per process [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(8..))]
+    max_open_files: Option<u64>,
+    /// Output kept per stream (head and tail), in KiB [default: 1024].
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(1..))]
+    max_output_kib: Option<u64>,
+    /// Processes a run may create, counted by the tracer [default: 64].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_processes: Option<u64>,
+}
+
+impl LimitArgs {
+    fn apply(&self, limits: Limits) -> Limits {
+        Limits {
+            cpu_secs: self.cpu_secs.unwrap_or(limits.cpu_secs),
+            address_space: self
+                .max_memory_mib
+                .map_or(limits.address_space, |m| m << 20),
+            file_size: self.max_file_mib.map_or(limits.file_size, |m| m << 20),
+            open_files: self.max_open_files.unwrap_or(limits.open_files),
+            output_bytes: self
+                .max_output_kib
+                .map_or(limits.output_bytes, |k| (k as usize) << 10),
+            max_processes: self
+                .max_processes
+                .map_or(limits.max_processes, |n| n as usize),
+            ..limits
+        }
+    }
+}
+
+fn positive_f64(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,8 +147,10 @@ struct TraceArgs {
     #[arg(long)]
     filtered: bool,
     /// Kill the program after this many seconds.
-    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = positive_f64)]
     timeout: f64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// The program and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -135,7 +194,26 @@ struct ExportTemplateArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version, and the help a bare `grader` prints (exit status 2).
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line, like every other error of the grader's own.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!(
+                "grader: error: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Commands::Check(args) => check(args),
         Commands::Trace(args) => trace(args),
@@ -195,7 +273,8 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     };
     let options = GradeOptions {
         full: args.full_trace || GradeOptions::default().full,
-        ..GradeOptions::default()
+        limits: args.limits.apply(Limits::default()),
+        timeout_scale: args.timeout_scale,
     };
     let jobs = args
         .jobs
@@ -283,16 +362,13 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
     } else {
         program
     };
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
     let spec = RunSpec {
         program,
         args: args.command[1..].to_vec(),
         stdin: Vec::new(),
         limits: Limits {
             wall: std::time::Duration::from_secs_f64(args.timeout),
-            ..Limits::default()
+            ..args.limits.apply(Limits::default())
         },
         full: !args.filtered,
         interest: Interest::all(),

@@ -73,12 +73,44 @@ fn bad_arguments_exit_2_with_one_line() {
 
 #[test]
 fn clap_usage_errors_exit_2() {
-    grader().assert().code(2);
-    grader().args(["check"]).assert().code(2);
-    grader()
-        .args(["check", "lab11", "--format", "xml"])
-        .assert()
-        .code(2);
+    grader().assert().code(2); // a bare `grader` prints its help
+    assert_usage_error(&["check"], "required");
+    assert_usage_error(&["check", "lab11", "--format", "xml"], "xml");
+    assert_usage_error(&["bogus"], "unrecognized subcommand");
+    assert_usage_error(
+        &["check", "lab11", "--max-processes", "0"],
+        "--max-processes",
+    );
+    assert_usage_error(&["check", "lab11", "--timeout-scale=-1"], "not a positive");
+    assert_usage_error(&["trace", "--timeout", "0", "--", "true"], "not a positive");
+}
+
+#[test]
+fn limit_flags_reach_the_runs() {
+    let solution = common::package_bins("lab11-solution")["pipe"].clone();
+    let graded = |extra: &[&str]| -> serde_json::Value {
+        let output = grader()
+            .args(["check", "lab11", "--format", "json", "--exe"])
+            .arg(format!("pipe={}", solution.display()))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    assert_eq!(graded(&[])["score"], 20);
+    // The parent and two workers are three processes: a cap of two stops every good run.
+    let capped = graded(&["--max-processes", "2"]);
+    assert_eq!(capped["score"], 2, "only rejecting bad input still passes");
+    let factors = &capped["checks"][0];
+    assert_eq!(factors["id"], "pipe.factors");
+    assert!(
+        factors["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than the limit"),
+        "{factors}"
+    );
 }
 
 #[test]
