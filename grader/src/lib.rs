@@ -5,6 +5,7 @@ pub mod checks;
 pub mod formats;
 pub mod grade;
 pub mod harness;
+pub mod leaks;
 pub mod report;
 pub mod rubric;
 pub mod run;

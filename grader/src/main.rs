@@ -41,6 +41,9 @@ enum Commands {
     /// Write the repository students clone: the kit without the solutions, the grader's
     /// own tests and fixtures, and the kit's CI.
     ExportTemplate(ExportTemplateArgs),
+    /// List the IPC objects you left on this machine (System V segments, semaphore sets and
+    /// message queues, files in /dev/shm and /dev/mqueue), and whether their processes live.
+    Leaks(LeaksArgs),
 }
 
 #[derive(clap::Args)]
@@ -179,6 +182,9 @@ struct BatchArgs {
     /// Stop a submission's build after this many seconds (it is graded as not building).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     build_timeout: u64,
+    /// Multiply the rubric's wall-clock limits (e.g. 2 on a slow machine).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = positive_f64)]
+    timeout_scale: f64,
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -191,6 +197,24 @@ struct ExportTemplateArgs {
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct LeaksArgs {
+    /// Remove the stale ones: process gone and, for a segment, nobody attached. Objects in
+    /// use are kept and listed with the reason. Exits 1 if a removal failed.
+    #[arg(long)]
+    remove: bool,
+    /// Everyone's objects, not only yours (as root, --remove then removes anyone's).
+    #[arg(long)]
+    all_users: bool,
+    /// Only this object (repeatable): shm:ID, sem:ID, msg:ID, /dev/shm/NAME or
+    /// /dev/mqueue/NAME.
+    #[arg(long, value_name = "OBJECT")]
+    only: Vec<grader::leaks::Selector>,
+    /// Output format: a table for people, or JSON for scripts.
+    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    format: String,
 }
 
 fn main() -> ExitCode {
@@ -219,6 +243,7 @@ fn main() -> ExitCode {
         Commands::Trace(args) => trace(args),
         Commands::Batch(args) => batch(args),
         Commands::ExportTemplate(args) => export_template(args),
+        Commands::Leaks(args) => leaks(args),
     };
     match result {
         Ok(code) => code,
@@ -428,6 +453,7 @@ fn batch(args: BatchArgs) -> Result<ExitCode> {
         force: args.force,
         deadline: args.deadline,
         build_timeout: std::time::Duration::from_secs(args.build_timeout),
+        timeout_scale: args.timeout_scale,
     };
     let summary = grader::batch::run(&options)?;
     eprintln!(
@@ -452,4 +478,25 @@ fn export_template(args: ExportTemplateArgs) -> Result<ExitCode> {
         args.dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn leaks(args: LeaksArgs) -> Result<ExitCode> {
+    use grader::leaks;
+    let options = leaks::Options {
+        all_users: args.all_users,
+        only: args.only,
+    };
+    let mut listing = leaks::gather(&options)?;
+    if args.remove {
+        leaks::remove_stale(&mut listing);
+    }
+    let text = match args.format.as_str() {
+        "json" => leaks::json(&listing) + "\n",
+        _ => leaks::human(&listing),
+    };
+    let _ = anstream::stdout().write_all(text.as_bytes());
+    Ok(match listing.count(leaks::Action::Failed) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
 }

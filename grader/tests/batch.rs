@@ -85,6 +85,7 @@ fn git(dir: &Path, args: &[&str], date: &str) {
 /// - `d-broken`: does not compile;
 /// - `e-tampered`: solved, but edits the rubric test and adds a test file (40, tampered);
 /// - `f-leaky`: solved, except that shm never removes its segment.
+/// - `g-hangs`: solved, except that the pipe part's parent keeps the write end and hangs.
 fn make_submissions(root: &Path) -> PathBuf {
     let subs = root.join("subs");
 
@@ -150,6 +151,24 @@ fn make_submissions(root: &Path) -> PathBuf {
         "the solution removes its segment once"
     );
     std::fs::write(&shm, source.replace(removal, "0")).unwrap();
+
+    let g = subs.join("g-hangs");
+    stub_submission(&g);
+    solve(&g);
+    let pipe = g.join("labs/lab11/src/bin/pipe.rs");
+    let source = std::fs::read_to_string(&pipe).unwrap();
+    let close = "drop(pipe.write_end);";
+    assert_eq!(
+        source.matches(close).count(),
+        1,
+        "the solution closes it once"
+    );
+    // The parent keeps its write end: it never sees end-of-file, every good run hangs.
+    std::fs::write(
+        &pipe,
+        source.replace(close, "std::mem::forget(pipe.write_end);"),
+    )
+    .unwrap();
     subs
 }
 
@@ -200,7 +219,9 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
             .arg(&subs)
             .arg("--out")
             .arg(&out)
-            .args(["--jobs", "2", "--deadline", "2024-02-01T00:00:00+00:00"]);
+            .args(["--jobs", "2", "--deadline", "2024-02-01T00:00:00+00:00"])
+            // The hanging submission fails in 2 s per run instead of 10.
+            .args(["--timeout-scale", "0.2"]);
     };
 
     let mut first = grader();
@@ -209,14 +230,14 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("6 submissions: 6 graded, 0 unchanged"),
+        stderr.contains("7 submissions: 7 graded, 0 unchanged"),
         "{stderr}"
     );
 
     let csv_text = std::fs::read_to_string(out.join("grades.csv")).unwrap();
     let rows = rows(&csv_text);
     let row = |student: &str| rows.iter().find(|r| r["student"] == student).unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     for solved in ["a-template", "b-git", "e-tampered"] {
         assert_eq!(row(solved)["score"], "40", "{solved}: {csv_text}");
         assert_eq!(row(solved)["build"], "ok");
@@ -239,7 +260,14 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
         row("e-tampered")["tampered_files"].contains("modified labs/lab11/tests/rubric.rs"),
         "{csv_text}"
     );
-    for clean in ["a-template", "b-git", "c-stub", "d-broken", "f-leaky"] {
+    for clean in [
+        "a-template",
+        "b-git",
+        "c-stub",
+        "d-broken",
+        "f-leaky",
+        "g-hangs",
+    ] {
         assert_eq!(row(clean)["tampered"], "no", "{clean}");
     }
     // The twin without tampering gets exactly the same points, check by check.
@@ -258,11 +286,22 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     assert_eq!(row("f-leaky")["shm.removes-segment"], "0");
     assert_eq!(row("f-leaky")["pipe.factors"], "4");
     assert_eq!(row("f-leaky")["score"], "38");
+    // A hang is a graded result: the pipe part's good runs time out, the rest scores.
+    assert_eq!(row("g-hangs")["build"], "ok");
+    assert_eq!(row("g-hangs")["pipe.factors"], "0");
+    assert_eq!(row("g-hangs")["pipe.rejects-bad-input"], "2");
+    assert_eq!(row("g-hangs")["score"], "22");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
     let submissions = json["submissions"].as_array().unwrap();
-    assert_eq!(submissions.len(), 6);
+    assert_eq!(submissions.len(), 7);
+    let hung = submissions
+        .iter()
+        .find(|s| s["student"] == "g-hangs")
+        .unwrap();
+    let message = hung["report"]["checks"][0]["message"].as_str().unwrap();
+    assert!(message.contains("did not finish within 2 s"), "{message}");
     assert!(submissions.iter().all(|s| s["cached"] == false));
     let broken = submissions
         .iter()
@@ -304,7 +343,7 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("6 submissions: 0 graded, 6 unchanged since the last run (skipped)"),
+        stderr.contains("7 submissions: 0 graded, 7 unchanged since the last run (skipped)"),
         "{stderr}"
     );
     assert_eq!(

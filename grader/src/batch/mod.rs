@@ -50,6 +50,8 @@ pub struct Options {
     pub deadline: Option<String>,
     /// Longest a submission's build may take.
     pub build_timeout: Duration,
+    /// Multiplies the rubric's wall-clock limits (a slow machine may need more than 1).
+    pub timeout_scale: f64,
 }
 
 /// Whether a submission built.
@@ -539,7 +541,11 @@ impl Batch<'_> {
         let rubric = self.rubric.clone();
         let exes = built.exes;
         let graded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Grading::new(rubric, exes, GradeOptions::default()).grade_all(1)
+            let options = GradeOptions {
+                timeout_scale: self.options.timeout_scale,
+                ..GradeOptions::default()
+            };
+            Grading::new(rubric, exes, options).grade_all(1)
         }));
         let report = match graded {
             Ok(report) => {

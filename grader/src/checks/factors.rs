@@ -167,6 +167,11 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         .iter()
         .filter_map(|e| match e {
             Event::ShmGet { ret, .. } if *ret >= 0 => Some(format!("shmget = {ret}")),
+            Event::Mknod { path, ret: 0, .. } => Some(format!("mknod({path})")),
+            Event::MqOpen { name, flags, ret } if *ret >= 0 && flags & libc::O_CREAT != 0 => {
+                Some(format!("mq_open({name}, O_CREAT)"))
+            }
+            Event::Bind { path, ret: 0, .. } if !path.is_empty() => Some(format!("bind({path})")),
             _ => None,
         })
         .collect();

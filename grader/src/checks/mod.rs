@@ -39,14 +39,40 @@ pub enum CheckKind {
     ShmDetached,
     /// The parent removes every segment (IPC_RMID); none is left behind.
     ShmRemoved,
+    /// Every named IPC object the run created — a FIFO, a message queue, a socket file — is
+    /// removed before the program ends; the run must have created one.
+    ObjectsRemoved,
+    /// Every process closes the sockets it does not use: workers the parent's listening
+    /// socket (or the parent's end of a socket pair), the parent the workers' end of a pair.
+    ClosesUnusedSocketEnds,
 }
 
 /// An IPC mechanism a part must use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mechanism {
+    /// An anonymous pipe, `pipe(2)`.
     Pipe,
+    /// One System V shared-memory segment.
     SysvShm,
+    /// A named pipe made with `mkfifo`, opened by path.
+    Fifo,
+    /// A POSIX message queue, `mq_open`.
+    Mqueue,
+    /// Unix-domain stream sockets: a `socketpair`, or a socket bound to a path that the
+    /// workers connect to.
+    UnixSocket,
+}
+
+impl Mechanism {
+    /// The calls, besides the common ones, that show this mechanism at work.
+    fn topics(self) -> Vec<Topic> {
+        match self {
+            Mechanism::Pipe | Mechanism::SysvShm | Mechanism::Fifo => vec![],
+            Mechanism::Mqueue => vec![Topic::Mqueue],
+            Mechanism::UnixSocket => vec![Topic::Sockets],
+        }
+    }
 }
 
 impl CheckKind {
@@ -54,20 +80,32 @@ impl CheckKind {
     pub fn topics(&self) -> Vec<Topic> {
         match self {
             CheckKind::Factors => vec![],
-            CheckKind::RejectsBadInput => vec![Topic::SysvShm, Topic::Files],
+            // Anything created before validating: segments, FIFOs, queues, socket files.
+            CheckKind::RejectsBadInput => vec![
+                Topic::SysvShm,
+                Topic::Files,
+                Topic::OtherIpc,
+                Topic::Sockets,
+            ],
             CheckKind::WorkerCount { .. } => vec![],
             CheckKind::OnlyParentPrints => vec![Topic::StdoutWrites],
-            CheckKind::Channel { .. } => vec![
-                Topic::StdoutWrites,
-                Topic::Pipes,
-                Topic::Files,
-                Topic::SysvShm,
-                Topic::OtherIpc,
-            ],
+            CheckKind::Channel { mechanism } => {
+                let mut topics = vec![
+                    Topic::StdoutWrites,
+                    Topic::Pipes,
+                    Topic::Files,
+                    Topic::SysvShm,
+                    Topic::OtherIpc,
+                ];
+                topics.extend(mechanism.topics());
+                topics
+            }
             CheckKind::ClosesUnusedPipeEnds => vec![Topic::Pipes],
             CheckKind::ReapsChildren => vec![Topic::Waits, Topic::StdoutWrites],
             CheckKind::ShmDetached => vec![Topic::SysvShm],
             CheckKind::ShmRemoved => vec![Topic::SysvShm],
+            CheckKind::ObjectsRemoved => vec![Topic::Files, Topic::Mqueue, Topic::Sockets],
+            CheckKind::ClosesUnusedSocketEnds => vec![Topic::Sockets, Topic::Pipes],
         }
     }
 }
@@ -142,6 +180,8 @@ fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
         CheckKind::ReapsChildren => processes::reaps_children(case),
         CheckKind::ShmDetached => lifecycle::shm_detached(case),
         CheckKind::ShmRemoved => lifecycle::shm_removed(case),
+        CheckKind::ObjectsRemoved => lifecycle::objects_removed(case),
+        CheckKind::ClosesUnusedSocketEnds => channel::closes_unused_socket_ends(case),
     }
 }
 

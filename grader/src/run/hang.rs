@@ -5,6 +5,9 @@
 //! - a reader blocked in `read` on a pipe whose write end is still open somewhere (often in
 //!   the reader itself), so end-of-file never comes;
 //! - writers blocked in `write` on a full pipe while the reader is blocked in `wait4`.
+//!
+//! The other channels get a sentence each: a full or empty message queue, an `accept` that
+//! no connection answers, the `open` of a FIFO whose other side nobody opens.
 
 use super::RunOutcome;
 use crate::trace::live::ProcessSnapshot;
@@ -22,6 +25,7 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
     let mut lines = Vec::new();
     let mut deadlocked_writers = Vec::new();
     let mut waiting_reader = None;
+    let mut queue_senders = Vec::new();
     for snap in snapshots {
         let who = name(snap.pid);
         if matches!(snap.state, 'T' | 't') {
@@ -82,6 +86,24 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
                     "{who} is blocked in {call_name}, waiting for a child that has not exited"
                 ));
             }
+            (Some(Sysno::mq_timedsend), _) => {
+                queue_senders.push(who.clone());
+                lines.push(format!(
+                    "{who} is blocked in mq_send: the queue is full, and nobody receives from it"
+                ));
+            }
+            (Some(Sysno::mq_timedreceive), _) => lines.push(format!(
+                "{who} is blocked in mq_receive: the queue is empty, and nobody sends to it any \
+                 more (did every worker send its last message?)"
+            )),
+            (Some(Sysno::accept | Sysno::accept4), _) => lines.push(format!(
+                "{who} is blocked in {call_name}, waiting for a connection that nobody makes"
+            )),
+            (Some(sysno), _) if is_open(sysno) && made_a_fifo(run) => lines.push(format!(
+                "{who} is blocked in {call_name}: opening a FIFO waits until some process \
+                 opens it from the other side (to write, if this one opens it to read, and the \
+                 other way round)"
+            )),
             _ => lines.push(format!("{who} is blocked in {call_name}")),
         }
     }
@@ -106,7 +128,41 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
             ),
         );
     }
+    if let Some(waiter) = snapshots.iter().find(|s| is_wait(s))
+        && !queue_senders.is_empty()
+    {
+        let verb = if queue_senders.len() == 1 {
+            "is"
+        } else {
+            "are"
+        };
+        lines.insert(
+            0,
+            format!(
+                "deadlock: {} {verb} blocked in mq_send on a full queue while {} is blocked in \
+                 wait4: receive before you wait",
+                queue_senders.join(" and "),
+                name(waiter.pid)
+            ),
+        );
+    }
     lines
+}
+
+fn is_open(sysno: Sysno) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if sysno == Sysno::open {
+        return true;
+    }
+    matches!(sysno, Sysno::openat | Sysno::openat2)
+}
+
+/// True if some process of the run made a FIFO.
+fn made_a_fifo(run: &RunOutcome) -> bool {
+    run.trace.processes.iter().flat_map(|p| &p.events).any(|e| {
+        matches!(e, crate::trace::Event::Mknod { mode, ret: 0, .. }
+            if mode & libc::S_IFMT == libc::S_IFIFO)
+    })
 }
 
 fn is_wait(snapshot: &ProcessSnapshot) -> bool {

@@ -1,10 +1,15 @@
-//! The IPC objects a run left behind: System V segments and /dev/shm objects, found after
-//! the run, attributed to it, reported and removed.
+//! The IPC objects a run left behind: System V segments, /dev/shm objects, and (in the
+//! fallback) FIFOs, socket files and POSIX message queues, found after the run, attributed
+//! to it, reported and removed.
 //!
 //! Segments are attributed by creator pid (the `cpid` column of /proc/sysvipc/shm) and by not
 //! having existed before the run, so runs graded in parallel never claim each other's
 //! segments. POSIX objects have no creator on record; they are attributed through the trace
-//! (an `open` with O_CREAT under /dev/shm by a process of the run).
+//! (an `open` with O_CREAT under /dev/shm, a `mknod` of a FIFO, a `bind` to a path, an
+//! `mq_open` with O_CREAT, by a process of the run, never undone by `unlink`/`mq_unlink`).
+//! In a namespaced run a queue lives in the run's IPC namespace and its FIFOs and socket
+//! files in its private /tmp: they vanish with the run, and the checks judge them from the
+//! trace alone.
 
 use crate::trace::{Event, Trace};
 use serde::{Deserialize, Serialize};
@@ -40,6 +45,21 @@ pub enum Leak {
         path: String,
         removed: bool,
     },
+    /// A FIFO (named pipe) left in the file system.
+    Fifo {
+        path: String,
+        removed: bool,
+    },
+    /// The file of a Unix-domain socket bound to a path.
+    SocketFile {
+        path: String,
+        removed: bool,
+    },
+    /// A POSIX message queue (`name` with its leading `/`).
+    MessageQueue {
+        name: String,
+        removed: bool,
+    },
 }
 
 impl Leak {
@@ -55,50 +75,181 @@ impl Leak {
                 ..
             } => format!(
                 "System V segment id {shmid} (key {key:#x}, {size} bytes, created by pid {cpid}, \
-                 {nattch} attached) was left behind (by hand: ipcrm -m {shmid})"
+                 {nattch} attached) was left behind (by hand: {})",
+                SysvKind::Shm.remove_command(*shmid)
             ),
-            Leak::PosixShm { path, .. } => {
-                format!("shared-memory object {path} was left behind (by hand: rm {path})")
-            }
+            Leak::PosixShm { path, .. } => format!(
+                "shared-memory object {path} was left behind (by hand: {})",
+                rm_command(path)
+            ),
+            Leak::Fifo { path, .. } => format!(
+                "the FIFO {path} was left behind (by hand: {})",
+                rm_command(path)
+            ),
+            Leak::SocketFile { path, .. } => format!(
+                "the socket file {path} was left behind (by hand: {})",
+                rm_command(path)
+            ),
+            Leak::MessageQueue { name, .. } => format!(
+                "the message queue {name} was left behind (by hand: {}, where the mqueue \
+                 file system is mounted)",
+                rm_command(&format!("/dev/mqueue{name}"))
+            ),
         }
     }
 }
 
-/// Every segment in this IPC namespace.
-pub fn segments() -> Vec<Segment> {
-    let Ok(text) = fs::read_to_string("/proc/sysvipc/shm") else {
-        return Vec::new();
-    };
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    // Parse by the header row: the column set differs between kernel versions.
-    let columns: Vec<&str> = header.split_whitespace().collect();
-    let col = |name: &str| columns.iter().position(|c| *c == name);
-    let (Some(key), Some(shmid), Some(size), Some(cpid), Some(nattch), Some(uid)) = (
-        col("key"),
-        col("shmid"),
-        col("size"),
-        col("cpid"),
-        col("nattch"),
-        col("uid"),
-    ) else {
-        return Vec::new();
-    };
-    lines
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
+/// The three kinds of System V IPC object, each listed in its own table under /proc/sysvipc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SysvKind {
+    /// Shared-memory segments (`shmget`).
+    Shm,
+    /// Semaphore sets (`semget`).
+    Sem,
+    /// Message queues (`msgget`).
+    Msg,
+}
+
+impl SysvKind {
+    pub const ALL: [SysvKind; 3] = [SysvKind::Shm, SysvKind::Sem, SysvKind::Msg];
+
+    /// The table that lists the objects of this kind.
+    pub fn proc_path(self) -> &'static str {
+        match self {
+            SysvKind::Shm => "/proc/sysvipc/shm",
+            SysvKind::Sem => "/proc/sysvipc/sem",
+            SysvKind::Msg => "/proc/sysvipc/msg",
+        }
+    }
+
+    /// The name of the id column in that table.
+    pub fn id_column(self) -> &'static str {
+        match self {
+            SysvKind::Shm => "shmid",
+            SysvKind::Sem => "semid",
+            SysvKind::Msg => "msqid",
+        }
+    }
+
+    /// The command that removes one by hand: `ipcrm -m ID`, `ipcrm -s ID`, `ipcrm -q ID`.
+    pub fn remove_command(self, id: i64) -> String {
+        let flag = match self {
+            SysvKind::Shm => 'm',
+            SysvKind::Sem => 's',
+            SysvKind::Msg => 'q',
+        };
+        format!("ipcrm -{flag} {id}")
+    }
+}
+
+/// The command that removes a file by hand, `rm PATH`, the path quoted for the shell when
+/// it needs to be.
+pub fn rm_command(path: &str) -> String {
+    let plain = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c));
+    if plain {
+        format!("rm {path}")
+    } else {
+        format!("rm '{}'", path.replace('\'', r"'\''"))
+    }
+}
+
+/// A table of /proc/sysvipc, read by its header row: the set and order of the columns
+/// differ between kernel versions, so fields are only ever looked up by column name.
+#[derive(Debug, Clone)]
+pub struct SysvTable<'a> {
+    columns: Vec<&'a str>,
+    rows: Vec<Vec<&'a str>>,
+}
+
+impl<'a> SysvTable<'a> {
+    /// Splits the text of a table: the first line names the columns, each further non-empty
+    /// line is one object. Empty text gives an empty table.
+    pub fn parse(text: &'a str) -> Self {
+        let mut lines = text.lines();
+        let columns = lines
+            .next()
+            .map(|header| header.split_whitespace().collect())
+            .unwrap_or_default();
+        let rows = lines
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|fields| !fields.is_empty())
+            .collect();
+        SysvTable { columns, rows }
+    }
+
+    /// Whether this kernel's table has the column.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.contains(&name)
+    }
+
+    /// The rows, one per object.
+    pub fn rows(&self) -> impl Iterator<Item = SysvRow<'_>> + '_ {
+        self.rows.iter().map(|fields| SysvRow {
+            columns: &self.columns,
+            fields,
+        })
+    }
+}
+
+/// One row of a [`SysvTable`].
+#[derive(Debug, Clone, Copy)]
+pub struct SysvRow<'t> {
+    columns: &'t [&'t str],
+    fields: &'t [&'t str],
+}
+
+impl SysvRow<'_> {
+    /// The raw text in a column; `None` if this kernel has no such column.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        let index = self.columns.iter().position(|c| *c == column)?;
+        self.fields.get(index).copied()
+    }
+
+    /// The field in a column, parsed (decimal, as the kernel prints every number but
+    /// `perms`); `None` if the column is missing or the field does not parse.
+    pub fn get<T: std::str::FromStr>(&self, column: &str) -> Option<T> {
+        self.text(column)?.parse().ok()
+    }
+
+    /// The `perms` column, which the kernel prints in octal (mode bits and flags such as
+    /// SHM_DEST).
+    pub fn perms(&self) -> Option<u32> {
+        u32::from_str_radix(self.text("perms")?, 8).ok()
+    }
+}
+
+/// Reads one of the /proc/sysvipc tables.
+pub fn read_sysvipc(kind: SysvKind) -> std::io::Result<String> {
+    fs::read_to_string(kind.proc_path())
+}
+
+/// The segments listed in the text of /proc/sysvipc/shm (rows missing a needed column are
+/// skipped).
+pub fn parse_segments(text: &str) -> Vec<Segment> {
+    SysvTable::parse(text)
+        .rows()
+        .filter_map(|row| {
             Some(Segment {
-                key: f.get(key)?.parse().ok()?,
-                shmid: f.get(shmid)?.parse().ok()?,
-                size: f.get(size)?.parse().ok()?,
-                cpid: f.get(cpid)?.parse().ok()?,
-                nattch: f.get(nattch)?.parse().ok()?,
-                uid: f.get(uid)?.parse().ok()?,
+                key: row.get("key")?,
+                shmid: row.get("shmid")?,
+                size: row.get("size")?,
+                cpid: row.get("cpid")?,
+                nattch: row.get("nattch")?,
+                uid: row.get("uid")?,
             })
         })
         .collect()
+}
+
+/// Every segment in this IPC namespace.
+pub fn segments() -> Vec<Segment> {
+    read_sysvipc(SysvKind::Shm)
+        .map(|text| parse_segments(&text))
+        .unwrap_or_default()
 }
 
 /// The ids of the segments that exist now.
@@ -111,6 +262,76 @@ pub fn segment_ids() -> BTreeSet<i64> {
 pub fn collect_leaks(trace: &Trace, segments_before: &BTreeSet<i64>, dev_shm: &Path) -> Vec<Leak> {
     let mut leaks = collect_segment_leaks(trace, segments_before);
     leaks.extend(collect_dev_shm_leaks(trace, dev_shm));
+    leaks.extend(collect_named_leaks(trace));
+    leaks
+}
+
+/// The FIFOs, socket files and message queues the run created (by the trace) and never
+/// removed, in this mount and IPC namespace: only for runs that share them with the grader
+/// (the fallback). A file is removed only if it still is a FIFO or a socket.
+pub fn collect_named_leaks(trace: &Trace) -> Vec<Leak> {
+    use std::os::unix::fs::FileTypeExt;
+    let events = || trace.processes.iter().flat_map(|p| &p.events);
+    let unlinked: BTreeSet<&str> = events()
+        .filter_map(|e| match e {
+            Event::Unlink { path, ret: 0 } => Some(path.as_str()),
+            Event::MqUnlink { name, ret: 0 } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut files = BTreeSet::new();
+    let mut queues = BTreeSet::new();
+    for event in events() {
+        match event {
+            Event::Mknod { path, mode, ret: 0 } if mode & libc::S_IFMT == libc::S_IFIFO => {
+                files.insert((path.as_str(), true));
+            }
+            Event::Bind { path, ret: 0, .. } if path.starts_with('/') => {
+                files.insert((path.as_str(), false));
+            }
+            Event::MqOpen { name, flags, ret } if *ret >= 0 && flags & libc::O_CREAT != 0 => {
+                queues.insert(name.as_str());
+            }
+            _ => {}
+        }
+    }
+    let mut leaks = Vec::new();
+    for (path, fifo) in files {
+        if unlinked.contains(path) {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        let removed = || fs::remove_file(path).is_ok();
+        if fifo && kind.is_fifo() {
+            leaks.push(Leak::Fifo {
+                path: path.to_string(),
+                removed: removed(),
+            });
+        } else if !fifo && kind.is_socket() {
+            leaks.push(Leak::SocketFile {
+                path: path.to_string(),
+                removed: removed(),
+            });
+        }
+    }
+    for name in queues {
+        if unlinked.contains(name) {
+            continue;
+        }
+        let Ok(c_name) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        // SAFETY: mq_unlink reads a NUL-terminated name we own; it touches no other memory.
+        if unsafe { libc::mq_unlink(c_name.as_ptr()) } == 0 {
+            leaks.push(Leak::MessageQueue {
+                name: name.to_string(),
+                removed: true,
+            });
+        }
+    }
     leaks
 }
 
@@ -181,5 +402,160 @@ mod tests {
         assert_eq!(found.cpid, std::process::id() as i32);
         assert!(remove_segment(id as i64));
         assert!(!segment_ids().contains(&(id as i64)));
+    }
+
+    #[test]
+    fn named_objects_left_behind_are_removed() {
+        use crate::trace::Process;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("left.fifo");
+        let gone = dir.path().join("gone.fifo");
+        let c = |p: &Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        for path in [&fifo, &gone] {
+            // SAFETY: mkfifo reads a NUL-terminated path we own.
+            assert_eq!(unsafe { libc::mkfifo(c(path).as_ptr(), 0o600) }, 0);
+        }
+        let mut process = Process::new(std::process::id() as i32, None, "parent".into());
+        let path_of = |p: &Path| p.to_str().unwrap().to_string();
+        process.events = vec![
+            Event::Mknod {
+                path: path_of(&fifo),
+                mode: libc::S_IFIFO | 0o600,
+                ret: 0,
+            },
+            Event::Mknod {
+                path: path_of(&gone),
+                mode: libc::S_IFIFO | 0o600,
+                ret: 0,
+            },
+            // The trace says this one was removed: it is not the grader's to touch.
+            Event::Unlink {
+                path: path_of(&gone),
+                ret: 0,
+            },
+        ];
+        let trace = Trace {
+            processes: vec![process],
+            full: false,
+        };
+        let leaks = collect_named_leaks(&trace);
+        assert_eq!(
+            leaks,
+            [Leak::Fifo {
+                path: path_of(&fifo),
+                removed: true
+            }]
+        );
+        assert!(!fifo.exists());
+        assert!(gone.exists());
+    }
+
+    /// /proc/sysvipc/shm as a 6.x kernel prints it (with `rss` and `swap`), one segment
+    /// marked for removal (perms 1600: SHM_DEST) and one still attached.
+    const SHM_6X: &str = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap
+         0      32769  1600                  4096  4242  4243      1  1000  1000  1000  1000 1700000010 1700000020 1700000000                  4096                     0
+ 305419896      32770   600                 65536  4250     0      0  1000  1000  1000  1000          0          0 1700000100                     0                     0
+";
+
+    #[test]
+    fn shm_table_is_read_by_its_header() {
+        let segments = parse_segments(SHM_6X);
+        assert_eq!(
+            segments,
+            [
+                Segment {
+                    key: 0,
+                    shmid: 32769,
+                    size: 4096,
+                    cpid: 4242,
+                    nattch: 1,
+                    uid: 1000
+                },
+                Segment {
+                    key: 0x1234_5678,
+                    shmid: 32770,
+                    size: 65536,
+                    cpid: 4250,
+                    nattch: 0,
+                    uid: 1000
+                },
+            ]
+        );
+        let table = SysvTable::parse(SHM_6X);
+        let first = table.rows().next().unwrap();
+        assert_eq!(first.perms(), Some(0o1600));
+        assert_eq!(first.get::<i64>("ctime"), Some(1_700_000_000));
+        assert_eq!(first.get::<u64>("rss"), Some(4096));
+        assert_eq!(first.get::<u64>("no-such-column"), None);
+    }
+
+    #[test]
+    fn columns_in_another_order_or_missing_are_found_by_name() {
+        // An older kernel: no rss/swap, and (made up) `uid` before `nattch`.
+        let old = "key shmid perms size cpid lpid uid nattch gid cuid cgid atime dtime ctime
+7 3 644 100 10 11 500 2 500 500 500 0 0 99
+";
+        assert_eq!(
+            parse_segments(old),
+            [Segment {
+                key: 7,
+                shmid: 3,
+                size: 100,
+                cpid: 10,
+                nattch: 2,
+                uid: 500
+            }]
+        );
+        assert!(!SysvTable::parse(old).has_column("rss"));
+        // A table without a needed column yields no segments rather than wrong ones.
+        assert_eq!(parse_segments("key shmid size\n1 2 3\n"), []);
+        assert_eq!(parse_segments(""), []);
+    }
+
+    #[test]
+    fn sem_and_msg_tables_parse_with_the_same_reader() {
+        let sem =
+            "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime
+         0          5   600          2  1000  1000  1000  1000          0 1700000000
+";
+        let msg = "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime
+    -12345          9   666          24          3  4300     0     0     0     0     0 1700000200          0 1700000150
+";
+        let sem = SysvTable::parse(sem);
+        let row = sem.rows().next().unwrap();
+        assert_eq!(row.get::<i64>(SysvKind::Sem.id_column()), Some(5));
+        assert_eq!(row.get::<u64>("nsems"), Some(2));
+        assert_eq!(row.get::<i64>("otime"), Some(0));
+        let msg = SysvTable::parse(msg);
+        let row = msg.rows().next().unwrap();
+        assert_eq!(row.get::<i64>(SysvKind::Msg.id_column()), Some(9));
+        assert_eq!(row.get::<i64>("key"), Some(-12345));
+        assert_eq!(row.get::<u64>("qnum"), Some(3));
+        assert_eq!(row.get::<i32>("lspid"), Some(4300));
+        assert_eq!(row.perms(), Some(0o666));
+    }
+
+    #[test]
+    fn removal_commands_match_ipcrm_and_quote_odd_paths() {
+        assert_eq!(SysvKind::Shm.remove_command(32769), "ipcrm -m 32769");
+        assert_eq!(SysvKind::Sem.remove_command(3), "ipcrm -s 3");
+        assert_eq!(SysvKind::Msg.remove_command(0), "ipcrm -q 0");
+        assert_eq!(
+            rm_command("/dev/shm/lab11.seg-1"),
+            "rm /dev/shm/lab11.seg-1"
+        );
+        assert_eq!(
+            rm_command("/dev/shm/it's mine"),
+            r"rm '/dev/shm/it'\''s mine'"
+        );
+        let leak = Leak::SysvShm {
+            shmid: 32769,
+            key: 0,
+            size: 4096,
+            cpid: 1,
+            nattch: 0,
+            removed: true,
+        };
+        assert!(leak.describe().ends_with("(by hand: ipcrm -m 32769)"));
     }
 }

@@ -35,16 +35,23 @@ pub enum Topic {
     OtherIpc,
     /// wait4/waitid: who reaped whom.
     Waits,
+    /// Sockets used as the channel: socket, socketpair, bind, connect, accept, and the sends
+    /// that the kernel's write counters miss (sendto, sendmsg).
+    Sockets,
+    /// POSIX message queues: mq_open, mq_unlink, and every message sent and received.
+    Mqueue,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 8] = [
         Topic::StdoutWrites,
         Topic::Pipes,
         Topic::Files,
         Topic::SysvShm,
         Topic::OtherIpc,
         Topic::Waits,
+        Topic::Sockets,
+        Topic::Mqueue,
     ];
 }
 
@@ -79,6 +86,20 @@ pub const WRITE_CALLS: &[(Sysno, u8)] = &[
     (Sysno::vmsplice, 0),
     (Sysno::copy_file_range, 2),
 ];
+
+/// Socket calls whose result (a descriptor, a bound or connected address) the checks read.
+pub const SOCKET_CALLS: &[Sysno] = &[
+    Sysno::socket,
+    Sysno::socketpair,
+    Sysno::bind,
+    Sysno::connect,
+    Sysno::accept,
+    Sysno::accept4,
+];
+
+/// Send-like socket calls the kernel's write counter (`wchar`) does not count, and the
+/// index of their descriptor argument. Recorded at entry, like writes.
+pub const SEND_CALLS: &[(Sysno, u8)] = &[(Sysno::sendto, 0), (Sysno::sendmsg, 0)];
 
 /// Calls that make a new descriptor refer to an existing file.
 #[cfg(target_arch = "x86_64")]
@@ -174,6 +195,24 @@ impl Interest {
             Topic::Waits => {
                 self.add(Sysno::wait4, None);
                 self.add(Sysno::waitid, None);
+            }
+            Topic::Sockets => {
+                for sysno in SOCKET_CALLS {
+                    self.add(*sysno, None);
+                }
+                for &(sysno, _) in SEND_CALLS {
+                    self.add(sysno, None);
+                }
+            }
+            Topic::Mqueue => {
+                for sysno in [
+                    Sysno::mq_open,
+                    Sysno::mq_unlink,
+                    Sysno::mq_timedsend,
+                    Sysno::mq_timedreceive,
+                ] {
+                    self.add(sysno, None);
+                }
             }
         }
     }
@@ -294,8 +333,16 @@ fn native_arch() -> seccompiler::TargetArch {
 /// True for calls whose result the tracer must see (a new fd, an id, a reaped pid): it
 /// resumes them with PTRACE_SYSCALL to get the exit stop.
 pub fn needs_exit_stop(sysno: Sysno) -> bool {
-    !(WRITE_CALLS.iter().any(|&(s, _)| s == sysno) || sysno == Sysno::close)
+    !(WRITE_CALLS.iter().any(|&(s, _)| s == sysno)
+        || SEND_CALLS.iter().any(|&(s, _)| s == sysno)
+        || ENTRY_ONLY.contains(&sysno)
+        || sysno == Sysno::close)
 }
+
+/// Calls recorded at entry only, besides writes, sends and close: one message each, sent or
+/// received many thousand times by a large run, so a second stop per call would double
+/// the cost of tracing them and tell the checks nothing they use.
+const ENTRY_ONLY: &[Sysno] = &[Sysno::mq_timedsend, Sysno::mq_timedreceive];
 
 /// Which argument of a write-like call is the destination descriptor.
 pub fn write_fd_arg(sysno: Sysno) -> Option<usize> {
@@ -340,6 +387,26 @@ mod tests {
         assert!(!interest.matches(Sysno::mmap, &args));
         args[3] = libc::MAP_SHARED as u64;
         assert!(interest.matches(Sysno::mmap, &args));
+    }
+
+    #[test]
+    fn message_calls_stop_only_at_entry() {
+        assert!(!needs_exit_stop(Sysno::mq_timedsend));
+        assert!(!needs_exit_stop(Sysno::mq_timedreceive));
+        assert!(!needs_exit_stop(Sysno::sendto));
+        assert!(needs_exit_stop(Sysno::mq_open));
+        assert!(needs_exit_stop(Sysno::accept4));
+        let interest = Interest::for_topics([Topic::Mqueue, Topic::Sockets]);
+        let args = [0u64; 6];
+        for sysno in [
+            Sysno::mq_unlink,
+            Sysno::bind,
+            Sysno::connect,
+            Sysno::sendmsg,
+        ] {
+            assert!(interest.matches(sysno, &args), "{sysno}");
+        }
+        assert!(!interest.matches(Sysno::recvfrom, &args));
     }
 
     #[test]

@@ -130,14 +130,52 @@ pub enum Event {
         bytes: u64,
         sample: String,
     },
-    /// open/openat/creat.
+    /// open/openat/creat. A relative `path` is made absolute (from the working directory, or
+    /// the directory descriptor of `openat`) when the tracer can tell where it points.
     Open { path: String, flags: i32, ret: i64 },
-    /// unlink/unlinkat.
+    /// unlink/unlinkat (path made absolute like [`Event::Open`]'s).
     Unlink { path: String, ret: i64 },
-    /// mknod/mknodat (mkfifo).
+    /// mknod/mknodat (mkfifo), path made absolute like [`Event::Open`]'s.
     Mknod { path: String, mode: u32, ret: i64 },
-    /// socket/socketpair.
+    /// socket(domain, …) = descriptor.
     Socket { domain: i32, ret: i64 },
+    /// socketpair(domain, …): the two descriptors and the kernel's names for them
+    /// (`socket:[N]`; the two ends of a pair are two sockets, with two names).
+    SocketPair {
+        domain: i32,
+        fds: [i32; 2],
+        targets: [String; 2],
+        ret: i64,
+    },
+    /// bind(fd, address). `target` names the socket (`socket:[N]`); `path` is the socket
+    /// file of a Unix-domain address (absolute), `@name` for an abstract one, empty for other
+    /// families.
+    Bind {
+        fd: i32,
+        target: String,
+        path: String,
+        ret: i64,
+    },
+    /// connect(fd, address), `path` as in [`Event::Bind`].
+    Connect { fd: i32, path: String, ret: i64 },
+    /// accept/accept4(fd) = the new connection's descriptor.
+    Accept { fd: i32, ret: i64 },
+    /// sendto/sendmsg, recorded at entry (like writes): the bytes asked to be sent. Plain
+    /// `write`s to a socket are counted by the kernel's I/O counters instead.
+    Send {
+        syscall: String,
+        fd: i32,
+        bytes: u64,
+    },
+    /// mq_open(name, flags) = queue descriptor. `name` as the program wrote it, with its
+    /// leading `/` (the C library strips it before the system call).
+    MqOpen { name: String, flags: i32, ret: i64 },
+    /// mq_unlink(name), `name` with its leading `/`.
+    MqUnlink { name: String, ret: i64 },
+    /// mq_timedsend (mq_send), recorded at entry: the message's size and priority.
+    MqSend { mqd: i32, bytes: u64, priority: u32 },
+    /// mq_timedreceive (mq_receive), recorded at entry: the size of the buffer offered.
+    MqReceive { mqd: i32, capacity: u64 },
     /// shmget(key, size, flags) = id.
     ShmGet {
         key: i64,
@@ -151,7 +189,7 @@ pub enum Event {
     ShmDt { addr: u64, ret: i64 },
     /// shmctl(id, cmd).
     ShmCtl { shmid: i64, cmd: i32, ret: i64 },
-    /// msgget/semget/mq_open: other System V or POSIX IPC objects.
+    /// msgget/semget/memfd_create: other System V or POSIX IPC objects.
     OtherIpc { syscall: String, ret: i64 },
     /// mmap with MAP_SHARED.
     MmapShared { len: u64, fd: i32, ret: i64 },

@@ -78,6 +78,13 @@ pub fn ns_pid(tid: i32) -> Option<i32> {
         .and_then(|v| v.split_whitespace().last()?.parse().ok())
 }
 
+/// A process's working directory.
+pub fn cwd(pid: i32) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/cwd"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 /// The executable a process runs.
 pub fn exe(pid: i32) -> Option<String> {
     fs::read_link(format!("/proc/{pid}/exe"))

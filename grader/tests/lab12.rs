@@ -1,0 +1,235 @@
+//! Proof that lab 12's rubric grades what it claims: the reference solutions get full marks,
+//! the untouched stubs get zero with their `todo!` messages, and each deliberately broken
+//! submission fails exactly the checks it breaks.
+//!
+//! Every submission here is graded twice, with seccomp-filtered tracing and with full
+//! tracing (every call stopped), and every check must give the same verdict in both: the
+//! filter is an optimisation, never a change in what is graded.
+
+mod common;
+
+use grader::grade::{GradeOptions, Grading, Report, Status};
+use grader::rubric::Rubric;
+use grader::run::{Isolation, Leak};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn rubric() -> Rubric {
+    Rubric::load(&common::root().join("labs/lab12/rubric.toml")).expect("lab12's rubric loads")
+}
+
+fn grade(exes: BTreeMap<String, PathBuf>, full: bool, timeout_scale: f64) -> Report {
+    let options = GradeOptions {
+        full,
+        timeout_scale,
+        ..GradeOptions::default()
+    };
+    Grading::new(rubric(), exes, options).grade_all(2)
+}
+
+/// Grades in filtered and in full tracing, asserts that every check has the same verdict in
+/// both, and returns the filtered report.
+fn grade_both(exes: BTreeMap<String, PathBuf>, timeout_scale: f64) -> Report {
+    let filtered = grade(exes.clone(), false, timeout_scale);
+    let full = grade(exes, true, timeout_scale);
+    assert_eq!(filtered.tracing, "filtered");
+    assert_eq!(full.tracing, "full");
+    let verdicts = |report: &Report| -> Vec<(String, Status)> {
+        report
+            .checks
+            .iter()
+            .map(|c| (c.id.clone(), c.status))
+            .collect()
+    };
+    assert_eq!(
+        verdicts(&filtered),
+        verdicts(&full),
+        "filtered and full tracing disagree\n--- filtered\n{}\n--- full\n{}",
+        explain(&filtered),
+        explain(&full)
+    );
+    filtered
+}
+
+/// Part name → executable, from a package's `src/bin/<part>.rs`.
+fn package_exes(package: &str) -> BTreeMap<String, PathBuf> {
+    let bins = common::package_bins(package);
+    rubric()
+        .parts
+        .iter()
+        .map(|(part, spec)| (part.clone(), bins[&spec.bin].clone()))
+        .collect()
+}
+
+fn failed(report: &Report) -> BTreeSet<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Passed && c.status != Status::Skipped)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+fn explain(report: &Report) -> String {
+    grader::report::human(report)
+}
+
+#[test]
+fn solutions_score_full_marks() {
+    let report = grade_both(package_exes("lab12-solution"), 1.0);
+    assert_eq!(report.score, report.max_score, "{}", explain(&report));
+    assert_eq!(report.max_score, 60);
+}
+
+#[test]
+fn stubs_score_zero_and_show_their_todo_messages() {
+    let report = grade_both(package_exes("lab12"), 1.0);
+    assert_eq!(report.score, 0, "{}", explain(&report));
+    for check in &report.checks {
+        assert_eq!(check.status, Status::Failed, "{}", check.id);
+        assert!(
+            check.message.contains("not yet implemented: step 1:"),
+            "{}: {}",
+            check.id,
+            check.message
+        );
+    }
+}
+
+fn fixture(bin: &str) -> PathBuf {
+    common::package_bins("lab12-broken")
+        .get(bin)
+        .unwrap_or_else(|| panic!("lab12-broken has no binary {bin}"))
+        .clone()
+}
+
+/// Grades one fixture binary of the lab12-broken crate as its part, compares the failed
+/// checks with the expected ones, and looks for each expected phrase in some failure message.
+fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
+    let exes = BTreeMap::from([(part.to_string(), fixture(bin))]);
+    let report = grade_both(exes, 0.4);
+    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    assert_eq!(failed(&report), expected, "{}", explain(&report));
+    for check in &report.checks {
+        if check.part != part {
+            assert_eq!(check.status, Status::Skipped, "{}", check.id);
+        }
+    }
+    for phrase in saying {
+        assert!(
+            report.checks.iter().any(|c| c.message.contains(phrase)),
+            "no failure message says {phrase:?}:\n{}",
+            explain(&report)
+        );
+    }
+}
+
+macro_rules! fixtures {
+    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?]
+        $(saying [$($phrase:literal),* $(,)?])?;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                assert_fixture_fails($bin, $part, &[$($check),*], &[$($($phrase),*)?]);
+            }
+        )*
+    };
+}
+
+fixtures! {
+    fixture_fifo_ok: "fifo-ok" as "fifo" fails [];
+    fixture_mqueue_ok: "mqueue-ok" as "mqueue" fails [];
+    fixture_socket_ok: "socket-ok" as "socket" fails [];
+    fixture_fifo_not_removed: "fifo-not-removed" as "fifo" fails ["fifo.removes-fifo"] saying [
+        "was never removed: a FIFO is a file",
+        "(by hand: rm /tmp/lab12-broken-",
+    ];
+    fixture_fifo_uses_plain_pipe: "fifo-uses-plain-pipe" as "fifo" fails [
+        "fifo.uses-fifo", "fifo.removes-fifo",
+    ] saying [
+        "made a pipe (pipe); in this part the results travel through a FIFO only",
+        "the program created no named IPC object",
+    ];
+    fixture_fifo_waits_before_opening: "fifo-waits-before-opening" as "fifo" fails [
+        "fifo.factors", "fifo.two-workers", "fifo.only-parent-prints", "fifo.uses-fifo",
+        "fifo.removes-fifo", "fifo.reaps-workers", "fifo.no-deadlock",
+    ] saying [
+        "opening a FIFO waits until some process opens it from the other side",
+    ];
+    fixture_mqueue_not_unlinked: "mqueue-not-unlinked" as "mqueue" fails [
+        "mqueue.removes-queue",
+    ] saying [
+        "the message queue /lab12-broken-",
+        "call mq_unlink(",
+    ];
+    fixture_mqueue_three_workers: "mqueue-three-workers" as "mqueue" fails [
+        "mqueue.two-workers",
+    ];
+    fixture_mqueue_creates_before_validating: "mqueue-creates-before-validating" as "mqueue"
+        fails ["mqueue.rejects-bad-input"] saying ["validate before creating anything"];
+    fixture_mqueue_waits_before_receiving: "mqueue-waits-before-receiving" as "mqueue" fails [
+        "mqueue.factors", "mqueue.two-workers", "mqueue.only-parent-prints",
+        "mqueue.uses-mqueue", "mqueue.removes-queue", "mqueue.reaps-workers", "mqueue.large",
+    ] saying [
+        "is blocked in mq_send: the queue is full, and nobody receives from it",
+        "blocked in mq_send on a full queue while parent (pid ",
+        "is blocked in wait4: receive before you wait",
+    ];
+    fixture_mqueue_uses_fifo: "mqueue-uses-fifo" as "mqueue" fails ["mqueue.uses-mqueue"]
+        saying ["in this part the results travel through a message queue only"];
+    fixture_socket_workers_print: "socket-workers-print" as "socket" fails [
+        "socket.only-parent-prints", "socket.uses-socket",
+    ] saying ["no factor travelled through the sockets"];
+    fixture_socket_keeps_listener: "socket-keeps-listener" as "socket" fails [
+        "socket.closes-unused-ends",
+    ] saying ["the listening socket (fd "];
+    fixture_socket_not_removed: "socket-not-removed" as "socket" fails [
+        "socket.removes-socket-file",
+    ] saying ["EADDRINUSE"];
+    fixture_socket_uses_mqueue: "socket-uses-mqueue" as "socket" fails [
+        "socket.uses-socket", "socket.closes-unused-ends",
+    ] saying ["opened the message queue /lab12-broken-"];
+}
+
+/// Where runs share the machine's /tmp and IPC namespace (the fallback), what a run leaves
+/// is reported from the trace and removed: the FIFO, the socket file, the queue.
+#[test]
+fn the_fallback_removes_the_named_objects_a_run_leaves() {
+    // Binary, and the name of what it leaves around its pid.
+    let cases = [
+        ("fifo-not-removed", "/tmp/lab12-broken-", ".fifo"),
+        ("socket-not-removed", "/tmp/lab12-broken-", ".sock"),
+        ("mqueue-not-unlinked", "/lab12-broken-", ""),
+    ];
+    for (bin, prefix, suffix) in cases {
+        let run = common::run_isolated(
+            &fixture(bin),
+            &[],
+            b"60\n",
+            false,
+            10.0,
+            Some(Isolation::Fallback),
+        );
+        let pid = run.trace.root().expect("the run started").pid;
+        let name = format!("{prefix}{pid}{suffix}");
+        let reported = run.leaks.iter().any(|leak| match leak {
+            Leak::Fifo { path, removed } | Leak::SocketFile { path, removed } => {
+                *path == name && *removed
+            }
+            Leak::MessageQueue {
+                name: queue,
+                removed,
+            } => *queue == name && *removed,
+            _ => false,
+        });
+        assert!(reported, "{bin}: {name} not reported: {:?}", run.leaks);
+        if name.starts_with("/tmp/") {
+            assert!(!Path::new(&name).exists(), "{bin}: {name} is still there");
+        } else {
+            let queue = std::ffi::CString::new(name.clone()).unwrap();
+            // SAFETY: mq_unlink reads a NUL-terminated name we own.
+            let unlinked = unsafe { libc::mq_unlink(queue.as_ptr()) };
+            assert_eq!(unlinked, -1, "{bin}: the queue {name} was still there");
+        }
+    }
+}
