@@ -194,6 +194,10 @@ struct BatchArgs {
 struct ExportTemplateArgs {
     /// The folder to write (must be empty or not exist).
     dir: PathBuf,
+    /// Only this lab (one Classroom assignment): the other labs are left out and the
+    /// Classroom workflow grades this one.
+    #[arg(long, value_name = "LAB")]
+    lab: Option<String>,
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -472,7 +476,7 @@ fn batch(args: BatchArgs) -> Result<ExitCode> {
 
 fn export_template(args: ExportTemplateArgs) -> Result<ExitCode> {
     let kit = kit_root(args.root)?;
-    let files = grader::template::export(&kit, &args.dir)?;
+    let files = grader::template::export(&kit, &args.dir, args.lab.as_deref())?;
     eprintln!(
         "grader export-template: wrote {files} files to {}",
         args.dir.display()

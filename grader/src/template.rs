@@ -9,6 +9,9 @@
 //! `default-members` (there every member is a default one, so `cargo test` runs the
 //! student's rubric tests); a package loses the `[[bench]]`/`[[test]]`/`[[example]]`
 //! targets whose files were left out.
+//!
+//! `--lab LAB` makes a template for one assignment: the other labs' crates and handouts
+//! are left out, and the Classroom workflow (written for lab11) is rewritten to grade LAB.
 
 use crate::batch::snapshot::list_files;
 use anyhow::{Context, Result, anyhow, bail};
@@ -42,6 +45,9 @@ pub enum Contents {
     Rewritten(Vec<u8>),
 }
 
+/// The Classroom workflow, written for lab11 in the kit.
+const CLASSROOM_WORKFLOW: &str = ".github/workflows/classroom.yml";
+
 /// Whether the kit file `rel` goes into the template.
 pub fn kept(rel: &str) -> bool {
     !LEFT_OUT_FOLDERS
@@ -50,27 +56,63 @@ pub fn kept(rel: &str) -> bool {
         && !LEFT_OUT_FILES.contains(&rel)
 }
 
-/// Works out the template of the kit at `kit`.
-pub fn plan(kit: &Path) -> Result<Template> {
+/// Whether `rel` goes into a template of `lab` only: no other lab's crate or handout.
+fn kept_for(rel: &str, lab: Option<&str>) -> bool {
+    let Some(lab) = lab else {
+        return kept(rel);
+    };
+    let other_lab = |folder: &str| {
+        rel.strip_prefix(folder)
+            .and_then(|rest| rest.split(['/', '.']).next())
+            .is_some_and(|name| name.starts_with("lab") && name != lab)
+    };
+    kept(rel) && !other_lab("labs/") && !other_lab("handouts/")
+}
+
+/// Works out the template of the kit at `kit`, with every lab or only `lab`.
+pub fn plan(kit: &Path, lab: Option<&str>) -> Result<Template> {
+    if let Some(lab) = lab
+        && !kit.join("labs").join(lab).join("rubric.toml").is_file()
+    {
+        bail!("unknown lab `{lab}`: there is no labs/{lab}/rubric.toml");
+    }
     let all = list_files(kit, &[]).with_context(|| format!("cannot read {}", kit.display()))?;
     let mut files: BTreeMap<String, Contents> = all
         .into_iter()
-        .filter(|(rel, _)| kept(rel))
+        .filter(|(rel, _)| kept_for(rel, lab))
         .map(|(rel, path)| (rel, Contents::Kit(path)))
         .collect();
     let names: Vec<String> = files.keys().cloned().collect();
     for (rel, bytes) in rewrite_manifests(kit, &names)? {
         files.insert(rel, Contents::Rewritten(bytes));
     }
+    if let Some(lab) = lab
+        && let Some(Contents::Kit(path)) = files.get(CLASSROOM_WORKFLOW)
+    {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        files.insert(
+            CLASSROOM_WORKFLOW.to_string(),
+            Contents::Rewritten(workflow_for(&text, lab).into_bytes()),
+        );
+    }
     Ok(Template { files })
 }
 
-/// Only the files the template rewrites (the template's versions of kit manifests).
-pub fn rewritten(kit: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+/// The kit's Classroom workflow (written for lab11) made to grade `lab`: its step id, its
+/// reporter variable, its command and its protected paths.
+pub fn workflow_for(text: &str, lab: &str) -> String {
+    text.replace("lab11", lab)
+        .replace("LAB11", &lab.to_uppercase())
+}
+
+/// Only the files the template rewrites (the template's versions of kit manifests), for a
+/// template of every lab or of `lab` only.
+pub fn rewritten(kit: &Path, lab: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>> {
     let names: Vec<String> = list_files(kit, &[])
         .with_context(|| format!("cannot read {}", kit.display()))?
         .into_keys()
-        .filter(|rel| kept(rel))
+        .filter(|rel| kept_for(rel, lab))
         .collect();
     rewrite_manifests(kit, &names)
 }
@@ -159,7 +201,12 @@ fn drop_missing_targets(
 /// changes version), which proves it loads and prunes `Cargo.lock` of the packages left
 /// out, so that a student's first build does not change it. Returns how many files were
 /// written.
-pub fn export(kit: &Path, dir: &Path) -> Result<usize> {
+pub fn export(kit: &Path, dir: &Path, lab: Option<&str>) -> Result<usize> {
+    if let Some(lab) = lab
+        && !kit.join("labs").join(lab).join("rubric.toml").is_file()
+    {
+        bail!("unknown lab `{lab}`: there is no labs/{lab}/rubric.toml");
+    }
     if dir.exists() {
         let mut entries =
             std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
@@ -178,7 +225,7 @@ pub fn export(kit: &Path, dir: &Path) -> Result<usize> {
             dir.display()
         );
     }
-    let template = plan(&kit)?;
+    let template = plan(&kit, lab)?;
     for (rel, contents) in &template.files {
         let target = dir.join(rel);
         if let Some(parent) = target.parent() {
@@ -259,5 +306,30 @@ edition = "2024"
         assert!(kept(".github/workflows/classroom.yml"));
         assert!(!kept(".github/workflows/ci.yml"));
         assert!(!kept("solutions/lab11/Cargo.toml"));
+    }
+
+    #[test]
+    fn a_one_lab_template_leaves_the_other_labs_out() {
+        assert!(kept_for("labs/lab12/src/lib.rs", None));
+        assert!(kept_for("labs/lab12/src/lib.rs", Some("lab12")));
+        assert!(!kept_for("labs/lab11/src/lib.rs", Some("lab12")));
+        assert!(!kept_for("handouts/lab11.md", Some("lab12")));
+        assert!(kept_for("handouts/lab12.md", Some("lab12")));
+        assert!(kept_for("handouts/pictures/pipe.svg", Some("lab12")));
+        assert!(kept_for("grader/src/main.rs", Some("lab12")));
+        assert!(!kept_for("solutions/lab12/Cargo.toml", Some("lab12")));
+    }
+
+    #[test]
+    fn the_classroom_workflow_is_rewritten_for_the_lab() {
+        let kit = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/classroom.yml"),
+        )
+        .unwrap();
+        let for_lab12 = workflow_for(&kit, "lab12");
+        assert!(!for_lab12.contains("lab11"), "{for_lab12}");
+        assert!(for_lab12.contains("check lab12 --format classroom"));
+        assert!(for_lab12.contains("LAB12_RESULTS: \"${{ steps.lab12.outputs.result }}\""));
+        assert!(for_lab12.contains("runners: lab12"));
     }
 }

@@ -163,7 +163,7 @@ struct Batch<'a> {
     kit: BTreeMap<String, PathBuf>,
     editable: overlay::Editable,
     /// Accepted other versions of kit files (the student template's manifests).
-    alternatives: BTreeMap<String, Vec<u8>>,
+    alternatives: BTreeMap<String, Vec<Vec<u8>>>,
     /// The cache key's part common to every submission.
     fingerprint: Vec<u8>,
     deadline: Option<i64>,
@@ -236,8 +236,15 @@ pub fn run(options: &Options) -> Result<Summary> {
     )
     .with_context(|| format!("cannot read the kit at {}", options.kit.display()))?;
     let editable = overlay::Editable::new(&rubric.editable).map_err(|e| anyhow!(e))?;
-    // A clone of the student template holds the template's manifests: not tampering.
-    let alternatives = crate::template::rewritten(&options.kit).unwrap_or_default();
+    // A clone of the student template (of every lab, or of this one) holds the template's
+    // manifests: not tampering.
+    let mut alternatives: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for lab in [None, Some(rubric.lab.as_str())] {
+        let rewritten = crate::template::rewritten(&options.kit, lab).unwrap_or_default();
+        for (rel, bytes) in rewritten {
+            alternatives.entry(rel).or_default().push(bytes);
+        }
+    }
     let package_dir = rubric_path
         .parent()
         .and_then(|dir| dir.strip_prefix(&options.kit).ok())

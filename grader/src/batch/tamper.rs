@@ -37,7 +37,7 @@ pub struct Reference<'a> {
     /// The kit's files (relative path → absolute path).
     pub kit: &'a BTreeMap<String, PathBuf>,
     /// Other accepted contents of some kit files (the student template's manifests).
-    pub alternatives: &'a BTreeMap<String, Vec<u8>>,
+    pub alternatives: &'a BTreeMap<String, Vec<Vec<u8>>>,
     pub editable: &'a Editable,
 }
 
@@ -76,7 +76,12 @@ pub fn inspect(reference: &Reference, submission: &Snapshot) -> Result<Vec<Findi
         let kit_path = &reference.kit[path];
         let ours = std::fs::read(kit_path)
             .map_err(|e| format!("cannot read {}: {e}", kit_path.display()))?;
-        if *bytes == ours || reference.alternatives.get(path) == Some(bytes) {
+        if *bytes == ours
+            || reference
+                .alternatives
+                .get(path)
+                .is_some_and(|alternatives| alternatives.contains(bytes))
+        {
             continue;
         }
         if path == "Cargo.lock" && lock_is_subset(bytes, &ours) {
