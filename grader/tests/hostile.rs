@@ -2,8 +2,9 @@
 //! verdict within its time bound, and afterwards no process, segment or /dev/shm object of
 //! the run survives — checked by looking for survivors, not by trusting the kill.
 //!
-//! Every case runs twice: with the machine's best isolation (namespaces where the grader may
-//! create them) and with the fallback forced, so both stay tested on every machine.
+//! Every case runs with the machine's best isolation (namespaces where the grader may
+//! create them), with the fallback forced, and with unprivileged user namespaces where the
+//! machine allows them, so every mode stays tested.
 
 mod common;
 
@@ -124,6 +125,18 @@ macro_rules! in_both_isolations {
         mod fallback {
             use grader::run::Isolation;
             $(#[test] fn $case() { super::$case(Some(Isolation::Fallback)) })*
+        }
+        /// The unprivileged flavour, where this machine allows user namespaces (not on
+        /// GitHub's Ubuntu runners, which restrict them: there these pass as skipped).
+        mod user_namespaces {
+            use grader::run::Isolation;
+            $(#[test] fn $case() {
+                if !grader::run::isolation::user_namespaces_work() {
+                    eprintln!("skipped: this machine does not allow user namespaces");
+                    return;
+                }
+                super::$case(Some(Isolation::UserNamespaces))
+            })*
         }
     };
 }

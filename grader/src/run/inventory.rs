@@ -352,6 +352,42 @@ pub fn collect_segment_leaks(trace: &Trace, segments_before: &BTreeSet<i64>) -> 
         .collect()
 }
 
+/// The segments the trace shows created (shmget) and never removed (shmctl IPC_RMID), for
+/// a run whose IPC namespace the grader cannot enter. They die with that namespace, so they
+/// count as removed; how many processes were attached is not known.
+pub fn segment_leaks_from_trace(trace: &Trace) -> Vec<Leak> {
+    let events = || {
+        trace
+            .processes
+            .iter()
+            .flat_map(|p| p.events.iter().map(move |e| (p, e)))
+    };
+    let removed: BTreeSet<i64> = events()
+        .filter_map(|(_, e)| match e {
+            Event::ShmCtl { shmid, cmd, ret: 0 } if *cmd == libc::IPC_RMID => Some(*shmid),
+            _ => None,
+        })
+        .collect();
+    let leaked: std::collections::BTreeMap<i64, Leak> = events()
+        .filter_map(|(process, e)| match e {
+            // shmget on an existing key returns the same id again: one leak per segment.
+            Event::ShmGet { key, size, ret, .. } if *ret >= 0 && !removed.contains(ret) => {
+                let leak = Leak::SysvShm {
+                    shmid: *ret,
+                    key: *key,
+                    size: *size,
+                    cpid: process.pid,
+                    nattch: 0,
+                    removed: true,
+                };
+                Some((*ret, leak))
+            }
+            _ => None,
+        })
+        .collect();
+    leaked.into_values().collect()
+}
+
 /// The /dev/shm objects the run created (by the trace) and left, seen through `dev_shm`.
 pub fn collect_dev_shm_leaks(trace: &Trace, dev_shm: &Path) -> Vec<Leak> {
     let created: BTreeSet<&str> = trace

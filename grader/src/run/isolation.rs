@@ -9,14 +9,21 @@
 //! [`shim_main`]) that forks the program and reaps orphans, so the program itself is an
 //! ordinary process: signals, `getppid` and `wait` behave as they do outside.
 //!
+//! **User namespaces** (not root, but unprivileged user namespaces allowed, as on most
+//! desktop distributions): the same namespaces, made by the run's first process itself
+//! inside a new user namespace where it maps only the grader's own uid. Reports call this
+//! `namespaces` too. Two shims stand before the program: the first makes the namespaces and
+//! forks the second, which is pid 1 of the new PID namespace.
+//!
 //! **Fallback** (no CAP_SYS_ADMIN, e.g. GitHub's Ubuntu runners, which also restrict
 //! unprivileged user namespaces): leaks are attributed by creator pid and removed, the
 //! process tree is killed through pidfds. A grader running as root in fallback drops the
 //! program to the unprivileged `nobody` uid, so a `kill(-1, SIGKILL)` cannot take the machine
 //! down.
 //!
-//! `GRADER_ISOLATION=fallback` forces the fallback (the tests run the hostile corpus both
-//! ways); `GRADER_ISOLATION=namespaces` insists on namespaces and fails if they are missing.
+//! `GRADER_ISOLATION=fallback` forces the fallback and `user-namespaces` the unprivileged
+//! flavour (the tests run the hostile corpus every way the machine allows);
+//! `GRADER_ISOLATION=namespaces` insists on namespaces and fails if they are missing.
 
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -25,15 +32,28 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
+    /// Made by the grader with CAP_SYS_ADMIN.
     Namespaces,
+    /// Made inside a new user namespace, without privileges.
+    UserNamespaces,
     Fallback,
 }
 
 impl Isolation {
+    /// The name reports use: both flavours of namespaces isolate the same way.
     pub fn name(self) -> &'static str {
         match self {
-            Isolation::Namespaces => "namespaces",
+            Isolation::Namespaces | Isolation::UserNamespaces => "namespaces",
             Isolation::Fallback => "fallback",
+        }
+    }
+
+    /// How many shims stand between the grader and the program (see the module doc).
+    pub fn shims(self) -> usize {
+        match self {
+            Isolation::Namespaces => 1,
+            Isolation::UserNamespaces => 2,
+            Isolation::Fallback => 0,
         }
     }
 }
@@ -49,16 +69,30 @@ pub fn detect() -> Result<Isolation, String> {
     DETECTED
         .get_or_init(|| {
             let wanted = std::env::var("GRADER_ISOLATION").unwrap_or_default();
+            let best = || {
+                if probe_namespaces() {
+                    Some(Isolation::Namespaces)
+                } else if user_namespaces_work() {
+                    Some(Isolation::UserNamespaces)
+                } else {
+                    None
+                }
+            };
             match wanted.as_str() {
                 "fallback" => Ok(Isolation::Fallback),
-                "namespaces" if probe_namespaces() => Ok(Isolation::Namespaces),
-                "namespaces" => Err("GRADER_ISOLATION=namespaces, but this grader cannot \
-                                     create namespaces (it needs CAP_SYS_ADMIN, e.g. root)"
+                "user-namespaces" if user_namespaces_work() => Ok(Isolation::UserNamespaces),
+                "user-namespaces" => Err("GRADER_ISOLATION=user-namespaces, but this machine \
+                                          does not let the grader create user namespaces"
                     .to_string()),
-                "" | "auto" if probe_namespaces() => Ok(Isolation::Namespaces),
-                "" | "auto" => Ok(Isolation::Fallback),
+                "namespaces" => best().ok_or_else(|| {
+                    "GRADER_ISOLATION=namespaces, but this grader can create no namespaces \
+                     (it needs CAP_SYS_ADMIN or unprivileged user namespaces)"
+                        .to_string()
+                }),
+                "" | "auto" => Ok(best().unwrap_or(Isolation::Fallback)),
                 other => Err(format!(
-                    "GRADER_ISOLATION={other}: expected auto, namespaces or fallback"
+                    "GRADER_ISOLATION={other}: expected auto, namespaces, user-namespaces or \
+                     fallback"
                 )),
             }
         })
@@ -100,6 +134,87 @@ fn probe_namespaces() -> bool {
     .unwrap_or(false)
 }
 
+/// Whether a child of this process can make the unprivileged flavour's namespaces (probed
+/// once).
+pub fn user_namespaces_work() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let maps = UserMaps::for_this_user();
+        // SAFETY: the child calls only async-signal-safe functions (unshare, open, write,
+        // mount, _exit) with buffers made before the fork; the parent only waits for it.
+        let pid = unsafe { libc::fork() };
+        match pid {
+            -1 => false,
+            0 => {
+                let ok = enter_user_namespaces(&maps, false).is_ok();
+                // SAFETY: _exit is async-signal-safe and ends the child at once.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            child => {
+                let mut status = 0;
+                // SAFETY: waits for our own child; `status` is a valid out pointer.
+                let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+                waited == child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+            }
+        }
+    })
+}
+
+/// The uid and gid maps a new user namespace gets: root inside is the grader's own uid and
+/// gid outside, and nothing else. Formatted before the fork (no allocation after it).
+pub struct UserMaps {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+}
+
+impl UserMaps {
+    pub fn for_this_user() -> UserMaps {
+        // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        UserMaps {
+            uid_map: format!("0 {uid} 1\n").into_bytes(),
+            gid_map: format!("0 {gid} 1\n").into_bytes(),
+        }
+    }
+}
+
+/// In the run's first process, between fork and exec, without privileges: a new user
+/// namespace (mapping root to the grader's uid), then new PID (for its children), IPC,
+/// mount and network namespaces and the private mounts of [`enter_private_namespaces`].
+/// Only raw system calls on buffers made before the fork: async-signal-safe.
+pub fn enter_user_namespaces(maps: &UserMaps, keep_tmp: bool) -> std::io::Result<()> {
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWNET;
+    // SAFETY: unshare takes flags only.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    write_proc_self(c"/proc/self/setgroups", b"deny")?;
+    write_proc_self(c"/proc/self/uid_map", &maps.uid_map)?;
+    write_proc_self(c"/proc/self/gid_map", &maps.gid_map)?;
+    private_mounts(keep_tmp)
+}
+
+/// open + write + close of a /proc file; async-signal-safe.
+fn write_proc_self(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: a NUL-terminated path and a buffer we own; the descriptor is closed below.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if written != bytes.len() as isize {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// While alive, the calling thread's next child is the first process (pid 1) of a new PID
 /// namespace. Dropping it puts the thread's own namespace back: until then the thread can
 /// start no threads (the kernel refuses threads across PID namespaces).
@@ -138,13 +253,20 @@ impl Drop for PidNamespaceForChildren {
 /// namespaces, a private tmpfs on /dev/shm (and on /tmp unless `keep_tmp`). Only raw system
 /// calls, with static strings: async-signal-safe.
 pub fn enter_private_namespaces(keep_tmp: bool) -> std::io::Result<()> {
+    // SAFETY: unshare takes flags only.
+    if unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    private_mounts(keep_tmp)
+}
+
+/// In a new mount namespace: nothing propagates back, and /dev/shm (and /tmp unless
+/// `keep_tmp`) are fresh tmpfs. Async-signal-safe.
+fn private_mounts(keep_tmp: bool) -> std::io::Result<()> {
     let fail = || Err(std::io::Error::last_os_error());
     // SAFETY: every call below takes flags and NUL-terminated static strings; none touches
     // memory of ours beyond those.
     unsafe {
-        if libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
-            return fail();
-        }
         // Mounts made below must not propagate back to the machine's namespace.
         if libc::mount(
             std::ptr::null(),
@@ -189,34 +311,37 @@ pub fn enter_private_namespaces(keep_tmp: bool) -> std::io::Result<()> {
 /// exit makes the kernel kill whatever the run left in the namespace.
 ///
 /// Async-signal-safe: close_range, raise, fork, waitpid, _exit.
-pub fn shim_main() -> std::io::Result<()> {
+pub fn shim_main(levels: usize) -> std::io::Result<()> {
     // SAFETY: raw system calls with integer arguments and a local out pointer; the child
-    // returns to the caller (which execs), the shim never returns.
+    // returns to the caller (which execs), a shim never returns.
     unsafe {
         // Drop every descriptor but stdio: above all the pipe through which the spawning
         // thread waits for exec, which the shim never does.
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         // A traced stop: the tracer sets its options (follow forks) before we fork.
         libc::raise(libc::SIGSTOP);
-        let program = libc::fork();
-        if program == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if program == 0 {
-            return Ok(());
-        }
-        // The shim holds no pipe ends: without stdio, it can never keep a reader waiting.
-        for fd in 0..3 {
-            libc::close(fd);
-        }
-        loop {
-            let mut status = 0;
-            let reaped = libc::waitpid(-1, &mut status, 0);
-            if reaped == program || (reaped == -1 && *libc::__errno_location() != libc::EINTR) {
-                libc::_exit(0);
+        for _ in 0..levels {
+            let next = libc::fork();
+            if next == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if next == 0 {
+                continue; // The next shim, or after the last level the program.
+            }
+            // A shim holds no pipe ends: without stdio, it can never keep a reader waiting.
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            loop {
+                let mut status = 0;
+                let reaped = libc::waitpid(-1, &mut status, 0);
+                if reaped == next || (reaped == -1 && *libc::__errno_location() != libc::EINTR) {
+                    libc::_exit(0);
+                }
             }
         }
     }
+    Ok(())
 }
 
 /// Drops the calling process (a child between fork and exec) to `nobody`. Raw system calls:

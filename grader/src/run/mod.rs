@@ -159,7 +159,12 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         Some(forced) => forced,
         None => isolation::detect().map_err(RunError::Isolation)?,
     };
-    let namespaces = isolation == Isolation::Namespaces;
+    // Namespaces made by the grader (privileged) or by the child itself (user namespaces).
+    let privileged = isolation == Isolation::Namespaces;
+    let user_namespaces = isolation == Isolation::UserNamespaces;
+    let namespaces = privileged || user_namespaces;
+    let shims = isolation.shims();
+    let user_maps = isolation::UserMaps::for_this_user();
     // As root without a PID namespace, the program runs as `nobody`, from a copy it can
     // read if its own directory is closed to others.
     let as_nobody = !namespaces && isolation::is_root();
@@ -217,8 +222,11 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             set_limit(libc::RLIMIT_FSIZE, limits.file_size);
             set_limit(libc::RLIMIT_NOFILE, limits.open_files);
             set_limit(libc::RLIMIT_CORE, 0);
-            if namespaces {
+            if privileged {
                 isolation::enter_private_namespaces(keep_tmp)?;
+            }
+            if user_namespaces {
+                isolation::enter_user_namespaces(&user_maps, keep_tmp)?;
             }
             if as_nobody {
                 isolation::drop_to_nobody()?;
@@ -227,8 +235,9 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
                 return Err(std::io::Error::last_os_error());
             }
             if namespaces {
-                // This process becomes the namespace's init; only its child goes on.
-                isolation::shim_main()?;
+                // This process becomes a shim (the namespace's init, or the one that made
+                // the namespaces); only the last generation goes on to exec the program.
+                isolation::shim_main(shims)?;
             }
             seccompiler::apply_filter(&hardening).map_err(|_| std::io::Error::last_os_error())?;
             if let Some(filter) = &interest_filter
@@ -243,7 +252,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     // The child (the shim) is made pid 1 of a new PID namespace; the guard puts this
     // thread's own namespace back for its later children and threads.
-    let pid_namespace = if namespaces {
+    let pid_namespace = if privileged {
         Some(isolation::PidNamespaceForChildren::new().map_err(RunError::Isolation)?)
     } else {
         None
@@ -271,7 +280,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         stdout_target,
         stderr_target,
         max_processes: limits.max_processes,
-        shim: namespaces,
+        shims,
     };
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -389,7 +398,9 @@ impl NamespaceHandles {
                     .spawn(|| {
                         // SAFETY: setns takes a descriptor we hold open and a namespace type.
                         if unsafe { libc::setns(self.ipc.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
-                            return Vec::new();
+                            // Without CAP_SYS_ADMIN (user namespaces), the kernel's list
+                            // is out of reach: judge from the trace instead.
+                            return inventory::segment_leaks_from_trace(trace);
                         }
                         inventory::collect_segment_leaks(trace, &Default::default())
                     })

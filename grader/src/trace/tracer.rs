@@ -42,10 +42,11 @@ pub struct TracerConfig {
     pub stderr_target: String,
     /// More processes than this and the run is stopped (RLIMIT_NPROC does not bind root).
     pub max_processes: usize,
-    /// The pid given to [`follow`] is a namespace's init shim, not the program: the shim's
-    /// first fork child is the program's first process. The shim is followed only for that
-    /// fork and left out of the trace (see `run::isolation`).
-    pub shim: bool,
+    /// How many generations of shims stand before the program: 0, or 1 (the pid given to
+    /// [`follow`] is a namespace's init, whose first fork child is the program), or 2 (it
+    /// makes the namespaces and forks the init, which forks the program). Shims are followed
+    /// only for those forks and left out of the trace (see `run::isolation`).
+    pub shims: usize,
 }
 
 /// What the loop produced.
@@ -92,8 +93,10 @@ struct Tracer<'a> {
     awaiting_first_stop: HashSet<i32>,
     root_pid: i32,
     root_started: bool,
-    /// The namespace init shim, while it lives (see [`TracerConfig::shim`]).
-    shim: Option<i32>,
+    /// The shims that live (see [`TracerConfig::shims`]).
+    shims: HashSet<i32>,
+    /// Shims not yet born.
+    shims_to_come: usize,
     /// In a PID namespace, the pids the program sees → its processes (latest wins, as pids
     /// are reused).
     ns_pids: HashMap<i32, ProcId>,
@@ -120,12 +123,17 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
         awaiting_first_stop: HashSet::new(),
         root_pid: root,
         root_started: false,
-        shim: config.shim.then_some(root),
+        shims: if config.shims > 0 {
+            HashSet::from([root])
+        } else {
+            HashSet::new()
+        },
+        shims_to_come: config.shims.saturating_sub(1),
         ns_pids: HashMap::new(),
         process_limit_hit: false,
         workers: 0,
     };
-    if !config.shim {
+    if config.shims == 0 {
         tracer.add_root(root);
     }
     tracer.run();
@@ -166,7 +174,7 @@ impl Tracer<'_> {
     }
 
     fn note_ns_pid(&mut self, pid: i32, proc: ProcId) {
-        if self.config.shim
+        if self.config.shims > 0
             && let Some(ns_pid) = procfs::ns_pid(pid)
         {
             self.ns_pids.insert(ns_pid, proc);
@@ -175,7 +183,7 @@ impl Tracer<'_> {
 
     /// The process a pid *as the program sees it* names (wait4's result, say).
     fn proc_seen_as(&self, pid: i32) -> Option<ProcId> {
-        if self.config.shim {
+        if self.config.shims > 0 {
             self.ns_pids.get(&pid).copied()
         } else {
             self.trace.by_pid(pid)
@@ -183,11 +191,11 @@ impl Tracer<'_> {
     }
 
     fn run(&mut self) {
-        while !self.tasks.is_empty() || !self.early_stops.is_empty() || self.shim.is_some() {
+        while !self.tasks.is_empty() || !self.early_stops.is_empty() || !self.shims.is_empty() {
             let Some((tid, status)) = wait_any() else {
                 break; // No tracee left to wait for (ECHILD).
             };
-            if Some(tid) == self.shim {
+            if self.shims.contains(&tid) {
                 self.on_shim_stop(tid, status);
             } else if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 self.on_gone(tid, status);
@@ -209,11 +217,11 @@ impl Tracer<'_> {
         }
     }
 
-    /// A stop of the namespace's init shim. It is never stepped (its `waitpid` loop is not the
-    /// program's); its one fork creates the program's first process.
+    /// A stop of a shim. It is never stepped (its `waitpid` loop is not the program's); its
+    /// one fork creates the next shim or the program's first process.
     fn on_shim_stop(&mut self, tid: i32, status: i32) {
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-            self.shim = None;
+            self.shims.remove(&tid);
             self.live.remove(tid);
             return;
         }
@@ -221,7 +229,9 @@ impl Tracer<'_> {
             return;
         }
         let mut forward = 0;
-        if !self.root_started {
+        if self.awaiting_first_stop.remove(&tid) {
+            // A later shim's first stop, the SIGSTOP of its auto-attach: ours, swallowed.
+        } else if !self.root_started {
             // Its first stop (the SIGSTOP it raised): set the options every child inherits.
             self.root_started = true;
             let _ = ptrace::setoptions(Pid::from_raw(tid), OPTIONS);
@@ -232,12 +242,26 @@ impl Tracer<'_> {
                 && let Ok(child) = ptrace::getevent(Pid::from_raw(tid))
             {
                 let child = child as i32;
-                self.add_root(child);
                 self.live.add(child);
-                if self.early_stops.remove(&child) {
-                    self.resume(child, 0);
+                let early = self.early_stops.remove(&child);
+                if self.shims_to_come > 0 {
+                    self.shims_to_come -= 1;
+                    self.shims.insert(child);
+                    if early {
+                        // SAFETY: as below; the new shim waits at its first stop.
+                        unsafe {
+                            libc::ptrace(libc::PTRACE_CONT, child, 0usize, 0usize);
+                        }
+                    } else {
+                        self.awaiting_first_stop.insert(child);
+                    }
                 } else {
-                    self.awaiting_first_stop.insert(child);
+                    self.add_root(child);
+                    if early {
+                        self.resume(child, 0);
+                    } else {
+                        self.awaiting_first_stop.insert(child);
+                    }
                 }
             }
         } else if ptrace::getsiginfo(Pid::from_raw(tid)).is_ok() {
