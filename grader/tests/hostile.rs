@@ -116,6 +116,39 @@ fn a_program_that_ptraces_itself_is_refused_by_the_kernel(isolation: Option<Isol
     assert_eq!(outcome.stdout.text(), "traceme returned -1\n");
 }
 
+/// `kill(-1, SIGKILL)` from a namespaced run reaches nothing outside it: a process of the
+/// grader's own outlives it. Never run in the fallback, where it would kill every process of
+/// the user (as `nobody`, the other tests' programs; as a plain user, the test itself).
+fn kill_everyone(isolation: Option<Isolation>) {
+    let chosen = isolation.unwrap_or_else(|| grader::run::isolation::detect().unwrap());
+    if chosen == Isolation::Fallback {
+        eprintln!("skipped: kill(-1) is only safe inside a PID namespace");
+        return;
+    }
+    let mut sentinel = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep starts");
+    let outcome = hostile("kill-everyone", 10.0, isolation);
+    let alive = sentinel
+        .try_wait()
+        .expect("the sentinel can be waited for")
+        .is_none();
+    let _ = sentinel.kill();
+    let _ = sentinel.wait();
+    assert!(alive, "kill(-1) inside the run killed a process outside it");
+    assert_eq!(outcome.status, RunStatus::Completed);
+    // It returns -1 (ESRCH) when the namespace holds nobody it may signal but itself.
+    assert!(
+        outcome
+            .stdout
+            .text()
+            .starts_with("kill(-1, SIGKILL) returned"),
+        "{}",
+        outcome.stdout.text()
+    );
+}
+
 /// One test per case and isolation: `namespaces::…` (the machine's best) and `fallback::…`.
 macro_rules! in_both_isolations {
     ($($case:ident),* $(,)?) => {
@@ -142,6 +175,7 @@ macro_rules! in_both_isolations {
 }
 
 in_both_isolations!(
+    kill_everyone,
     a_fork_flood_is_stopped_at_the_process_limit,
     a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends,
     four_gib_of_output_is_counted_and_cut,
