@@ -28,7 +28,7 @@ pub struct Rubric {
     pub solution_package: String,
     /// Globs (relative to the repository root) of the files a student may edit.
     pub editable: Vec<String>,
-    /// The program contract the output checks hold programs to (e.g. `factor`).
+    /// The program contract the output checks hold programs to (`factor`, `ring`).
     pub contract: String,
     #[serde(default)]
     pub defaults: Defaults,
@@ -143,7 +143,7 @@ impl Rubric {
                 }
             }
         }
-        if self.contract != "factor" {
+        if !["factor", "ring"].contains(&self.contract.as_str()) {
             return Err(format!("unknown contract `{}`", self.contract));
         }
         Ok(())

@@ -44,7 +44,7 @@ fn stub_submission(dir: &Path) {
 
 /// The reference solutions copied over the stubs.
 fn solve(dir: &Path) {
-    for part in ["pipe", "shm"] {
+    for part in ["pipe", "shm", "posix"] {
         std::fs::copy(
             kit().join(format!("solutions/lab11/src/bin/{part}.rs")),
             dir.join(format!("labs/lab11/src/bin/{part}.rs")),
@@ -79,11 +79,11 @@ fn git(dir: &Path, args: &[&str], date: &str) {
 }
 
 /// Six submissions:
-/// - `a-template`: a full clone of the exported student template, solved (40, not tampered);
-/// - `b-git`: a git history, solved before the deadline, broken by a later commit (40, 1 late);
+/// - `a-template`: a full clone of the exported student template, solved (60, not tampered);
+/// - `b-git`: a git history, solved before the deadline, broken by a later commit (60, 1 late);
 /// - `c-stub`: the stubs untouched (0);
 /// - `d-broken`: does not compile;
-/// - `e-tampered`: solved, but edits the rubric test and adds a test file (40, tampered);
+/// - `e-tampered`: solved, but edits the rubric test and adds a test file (60, tampered);
 /// - `f-leaky`: solved, except that shm never removes its segment.
 /// - `g-hangs`: solved, except that the pipe part's parent keeps the write end and hangs.
 fn make_submissions(root: &Path) -> PathBuf {
@@ -239,7 +239,7 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     let row = |student: &str| rows.iter().find(|r| r["student"] == student).unwrap();
     assert_eq!(rows.len(), 7);
     for solved in ["a-template", "b-git", "e-tampered"] {
-        assert_eq!(row(solved)["score"], "40", "{solved}: {csv_text}");
+        assert_eq!(row(solved)["score"], "60", "{solved}: {csv_text}");
         assert_eq!(row(solved)["build"], "ok");
     }
     assert_eq!(
@@ -273,9 +273,9 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     // The twin without tampering gets exactly the same points, check by check.
     let checks: Vec<&String> = rows[0]
         .keys()
-        .filter(|k| k.starts_with("pipe.") || k.starts_with("shm."))
+        .filter(|k| k.starts_with("pipe.") || k.starts_with("shm.") || k.starts_with("posix."))
         .collect();
-    assert_eq!(checks.len(), 17);
+    assert_eq!(checks.len(), 26);
     for check in &checks {
         assert_eq!(
             row("e-tampered")[*check],
@@ -285,12 +285,12 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     }
     assert_eq!(row("f-leaky")["shm.removes-segment"], "0");
     assert_eq!(row("f-leaky")["pipe.factors"], "4");
-    assert_eq!(row("f-leaky")["score"], "38");
+    assert_eq!(row("f-leaky")["score"], "58");
     // A hang is a graded result: the pipe part's good runs time out, the rest scores.
     assert_eq!(row("g-hangs")["build"], "ok");
     assert_eq!(row("g-hangs")["pipe.factors"], "0");
     assert_eq!(row("g-hangs")["pipe.rejects-bad-input"], "2");
-    assert_eq!(row("g-hangs")["score"], "22");
+    assert_eq!(row("g-hangs")["score"], "42");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
@@ -537,5 +537,5 @@ fn slow_exported_template_fails_only_with_the_stubs_todos() {
     // Every failing rubric test explains itself with a todo! message.
     let explained = stdout.matches("not yet implemented").count();
     assert!(explained >= failures.len(), "{stdout}");
-    assert!(stdout.contains("lab11: 0/40 points"), "{stdout}");
+    assert!(stdout.contains("lab11: 0/60 points"), "{stdout}");
 }

@@ -444,7 +444,7 @@ fn grader() -> assert_cmd::Command {
 }
 
 /// Grades `/bin/true` as part `pipe` (it prints nothing, so every pipe check fails and the
-/// shm checks are skipped) in the given format; returns stdout.
+/// shm and posix checks are skipped) in the given format; returns stdout.
 fn check_bin_true(format: &str) -> String {
     let output = grader()
         .args([

@@ -77,7 +77,7 @@ fn explain(report: &Report) -> String {
 fn solutions_score_full_marks() {
     let report = grade_both(package_exes("lab11-solution"), 1.0);
     assert_eq!(report.score, report.max_score, "{}", explain(&report));
-    assert_eq!(report.max_score, 40);
+    assert_eq!(report.max_score, 60);
 }
 
 #[test]
@@ -189,6 +189,19 @@ fixtures! {
         "shm.uses-sysv-shm", "shm.detaches", "shm.removes-segment",
     ];
     fixture_shm_no_wait: "shm-no-wait" as "shm" fails ["shm.reaps-workers"];
+    fixture_posix_ok: "posix-ok" as "posix" fails [];
+    fixture_posix_no_unlink: "posix-no-unlink" as "posix" fails ["posix.unlinks"] saying [
+        "was left behind (by hand: rm /dev/shm/",
+    ];
+    fixture_posix_private_map: "posix-private-map" as "posix" fails [
+        "posix.factors", "posix.uses-posix-shm", "posix.unmaps", "posix.large",
+    ] saying ["with MAP_SHARED"];
+    fixture_posix_no_munmap: "posix-no-munmap" as "posix" fails ["posix.unmaps"] saying [
+        "still mapped at",
+    ];
+    fixture_posix_workers_print: "posix-workers-print" as "posix" fails [
+        "posix.only-parent-prints",
+    ];
 }
 
 fn c_fixture(name: &str) -> PathBuf {

@@ -18,6 +18,7 @@ pub(super) fn channel(case: &Case<'_>, mechanism: Mechanism) -> Result<(), Strin
         Mechanism::Fifo => fifo_carried_results(trace),
         Mechanism::Mqueue => queue_carried_results(trace),
         Mechanism::UnixSocket => socket_carried_results(trace),
+        Mechanism::PosixShm => posix_shm_carried_results(trace),
     }
 }
 
@@ -29,6 +30,7 @@ fn forbidden_channel(trace: &Trace, mechanism: Mechanism) -> Option<String> {
         Mechanism::Fifo => "a FIFO",
         Mechanism::Mqueue => "a message queue",
         Mechanism::UnixSocket => "Unix-domain sockets",
+        Mechanism::PosixShm => "a shared mapping of one /dev/shm object",
     };
     // In the FIFO part, opening the FIFO for writing is the channel, not a file.
     let fifos = if mechanism == Mechanism::Fifo {
@@ -44,6 +46,7 @@ fn forbidden_channel(trace: &Trace, mechanism: Mechanism) -> Option<String> {
                     if HARMLESS_WRITE_TARGETS.contains(&path.as_str())
                         || path.starts_with("/dev/pts/")
                         || fifos.contains(path.as_str())
+                        || (mechanism == Mechanism::PosixShm && path.starts_with("/dev/shm/"))
                     {
                         continue;
                     }
@@ -78,6 +81,9 @@ fn forbidden_channel(trace: &Trace, mechanism: Mechanism) -> Option<String> {
                 }
                 Event::OtherIpc { syscall, ret } if *ret >= 0 => format!("called {syscall}"),
                 Event::MmapShared { ret, .. } if *ret >= 0 => {
+                    if mechanism == Mechanism::PosixShm {
+                        continue; // Which object it maps: posix_shm_carried_results.
+                    }
                     "made a shared mapping (mmap MAP_SHARED)".to_string()
                 }
                 Event::ShmGet { ret, .. } if *ret >= 0 && mechanism != Mechanism::SysvShm => {
@@ -544,6 +550,70 @@ fn segment_carried_results(trace: &Trace) -> Result<(), String> {
             return Err(format!(
                 "{} never had the segment attached: it could not have stored its factors there \
                  (shmat before fork, or in the worker)",
+                worker.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The parent created one /dev/shm object (shm_open) and mapped it MAP_SHARED before
+/// forking, every worker had that mapping, and nothing else was mapped shared.
+fn posix_shm_carried_results(trace: &Trace) -> Result<(), String> {
+    let root = trace.root().expect("a completed run has a root");
+    let (before, forked) = before_first_fork(root);
+    let objects = super::lifecycle::shm_objects(trace);
+    let created_before_fork: Vec<&str> = before
+        .iter()
+        .filter_map(|e| match e {
+            Event::Open { path, ret, .. } if *ret >= 0 && objects.contains_key(path.as_str()) => {
+                Some(path.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    let Some(&object) = created_before_fork.first() else {
+        return Err(if !forked {
+            "the parent forked no worker".to_string()
+        } else if objects.is_empty() {
+            "no process created a POSIX shared-memory object (shm_open with O_CREAT, a file \
+             under /dev/shm)"
+                .to_string()
+        } else {
+            "the object was created after forking, or by a worker: shm_open it in the parent \
+             before fork(), so that every worker inherits its mapping"
+                .to_string()
+        });
+    };
+    if objects.len() > 1 {
+        return Err(format!(
+            "the program created {} shared-memory objects; one is enough (and each must be \
+             unlinked)",
+            objects.len()
+        ));
+    }
+    let mappings = super::lifecycle::mappings(trace);
+    for (process, mapped) in trace.processes.iter().zip(&mappings) {
+        if let Some(other) = mapped.others.first() {
+            return Err(format!(
+                "{} made a shared mapping (mmap MAP_SHARED) of {other}; in this part the \
+                 results travel through a shared mapping of {object} only",
+                process.name()
+            ));
+        }
+    }
+    if !mappings[0].ever.iter().any(|p| p == object) {
+        return Err(format!(
+            "the parent never mapped {object} with MAP_SHARED: without it, what a worker \
+             writes stays in that worker (a MAP_PRIVATE mapping, or anonymous memory, is each \
+             process's own copy after fork)"
+        ));
+    }
+    for (id, worker) in trace.children_of(0) {
+        if !mappings[id].ever.iter().any(|p| p == object) {
+            return Err(format!(
+                "{} never had {object} mapped MAP_SHARED: it could not have stored its factors \
+                 there (mmap before fork, so that the worker inherits the mapping)",
                 worker.name()
             ));
         }

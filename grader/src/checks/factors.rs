@@ -172,6 +172,11 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
                 Some(format!("mq_open({name}, O_CREAT)"))
             }
             Event::Bind { path, ret: 0, .. } if !path.is_empty() => Some(format!("bind({path})")),
+            Event::Open { path, flags, ret }
+                if *ret >= 0 && flags & libc::O_CREAT != 0 && path.starts_with("/dev/shm/") =>
+            {
+                Some(format!("shm_open({path}, O_CREAT)"))
+            }
             _ => None,
         })
         .collect();

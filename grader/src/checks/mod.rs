@@ -12,6 +12,7 @@ mod channel;
 mod factors;
 mod lifecycle;
 mod processes;
+mod ring;
 
 use crate::run::{RunOutcome, RunStatus, hang};
 use crate::trace::{End, Topic};
@@ -45,6 +46,21 @@ pub enum CheckKind {
     /// Every process closes the sockets it does not use: workers the parent's listening
     /// socket (or the parent's end of a socket pair), the parent the workers' end of a pair.
     ClosesUnusedSocketEnds,
+    /// Every process that had a shared mapping of a /dev/shm object (mapped or inherited at
+    /// fork) unmaps it (munmap) before exiting.
+    PosixShmUnmapped,
+    /// The parent unlinks every /dev/shm object the run created (shm_unlink); none is left.
+    PosixShmUnlinked,
+    /// The `ring` contract's output: every item consumed exactly once, each producer's items
+    /// in order in what each consumer took, then Finished.
+    ExactlyOnce,
+    /// The run's processes together used at most `max-cpu-ms` of CPU time: waiting blocks
+    /// (sem_wait) instead of spinning.
+    #[serde(rename_all = "kebab-case")]
+    NoBusyWait { max_cpu_ms: u64 },
+    /// The parent maps a shared region (mmap MAP_SHARED, or a System V segment) before
+    /// forking, and no other channel (pipe, socket, queue, FIFO, file) is used.
+    SharedBuffer,
 }
 
 /// An IPC mechanism a part must use.
@@ -62,6 +78,9 @@ pub enum Mechanism {
     /// Unix-domain stream sockets: a `socketpair`, or a socket bound to a path that the
     /// workers connect to.
     UnixSocket,
+    /// A POSIX shared-memory object (`shm_open`, a file under /dev/shm) mapped with
+    /// MAP_SHARED before forking.
+    PosixShm,
 }
 
 impl Mechanism {
@@ -71,6 +90,7 @@ impl Mechanism {
             Mechanism::Pipe | Mechanism::SysvShm | Mechanism::Fifo => vec![],
             Mechanism::Mqueue => vec![Topic::Mqueue],
             Mechanism::UnixSocket => vec![Topic::Sockets],
+            Mechanism::PosixShm => vec![Topic::PosixShm],
         }
     }
 }
@@ -106,6 +126,19 @@ impl CheckKind {
             CheckKind::ShmRemoved => vec![Topic::SysvShm],
             CheckKind::ObjectsRemoved => vec![Topic::Files, Topic::Mqueue, Topic::Sockets],
             CheckKind::ClosesUnusedSocketEnds => vec![Topic::Sockets, Topic::Pipes],
+            CheckKind::PosixShmUnmapped => vec![Topic::Files, Topic::PosixShm],
+            CheckKind::PosixShmUnlinked => vec![Topic::Files],
+            CheckKind::ExactlyOnce => vec![],
+            // CPU times are read at every exit stop, whatever the filter.
+            CheckKind::NoBusyWait { .. } => vec![],
+            CheckKind::SharedBuffer => vec![
+                Topic::OtherIpc,
+                Topic::SysvShm,
+                Topic::Pipes,
+                Topic::Files,
+                Topic::Sockets,
+                Topic::Mqueue,
+            ],
         }
     }
 }
@@ -182,6 +215,11 @@ fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
         CheckKind::ShmRemoved => lifecycle::shm_removed(case),
         CheckKind::ObjectsRemoved => lifecycle::objects_removed(case),
         CheckKind::ClosesUnusedSocketEnds => channel::closes_unused_socket_ends(case),
+        CheckKind::PosixShmUnmapped => lifecycle::posix_shm_unmapped(case),
+        CheckKind::PosixShmUnlinked => lifecycle::posix_shm_unlinked(case),
+        CheckKind::ExactlyOnce => ring::exactly_once(case),
+        CheckKind::NoBusyWait { max_cpu_ms } => ring::no_busy_wait(case, *max_cpu_ms),
+        CheckKind::SharedBuffer => ring::shared_buffer(case),
     }
 }
 

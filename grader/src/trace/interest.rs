@@ -40,10 +40,13 @@ pub enum Topic {
     Sockets,
     /// POSIX message queues: mq_open, mq_unlink, and every message sent and received.
     Mqueue,
+    /// POSIX shared memory beyond its open and unlink (those are [`Topic::Files`]): the
+    /// shared mappings, munmap and ftruncate.
+    PosixShm,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 9] = [
         Topic::StdoutWrites,
         Topic::Pipes,
         Topic::Files,
@@ -52,6 +55,7 @@ impl Topic {
         Topic::Waits,
         Topic::Sockets,
         Topic::Mqueue,
+        Topic::PosixShm,
     ];
 }
 
@@ -213,6 +217,14 @@ impl Interest {
                 ] {
                     self.add(sysno, None);
                 }
+            }
+            Topic::PosixShm => {
+                self.add(
+                    Sysno::mmap,
+                    Some((3, ArgTest::AnyBit(libc::MAP_SHARED as u64))),
+                );
+                self.add(Sysno::munmap, None);
+                self.add(Sysno::ftruncate, None);
             }
         }
     }

@@ -40,6 +40,9 @@ pub struct Process {
     pub fds_at_exit: Vec<OpenFd>,
     /// The kernel's I/O counters just before exit (/proc/PID/io).
     pub io_at_exit: Option<IoCounters>,
+    /// CPU time the process used, just before exit (/proc/PID/stat).
+    #[serde(default)]
+    pub cpu_at_exit: Option<CpuTime>,
     /// Number of threads this process started (besides its main thread).
     pub threads: usize,
     /// System call counts by name. In filtered mode only the calls the filter stopped.
@@ -92,6 +95,19 @@ pub struct IoCounters {
     pub wchar: u64,
     pub syscr: u64,
     pub syscw: u64,
+}
+
+/// CPU time a process used (utime and stime of /proc/PID/stat), in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user_ms: u64,
+    pub system_ms: u64,
+}
+
+impl CpuTime {
+    pub fn total_ms(&self) -> u64 {
+        self.user_ms + self.system_ms
+    }
 }
 
 /// Where a write went, judged by the file behind the descriptor, not by its number.
@@ -193,6 +209,10 @@ pub enum Event {
     OtherIpc { syscall: String, ret: i64 },
     /// mmap with MAP_SHARED.
     MmapShared { len: u64, fd: i32, ret: i64 },
+    /// munmap(addr, len): the pages in `[addr, addr + len)` are no longer mapped.
+    Munmap { addr: u64, len: u64, ret: i64 },
+    /// ftruncate(fd, len): how a shared-memory object gets its size.
+    Ftruncate { fd: i32, len: u64, ret: i64 },
     /// wait4/waitid: `reaped` is the child collected, if any.
     Wait {
         syscall: String,
@@ -246,6 +266,7 @@ impl Process {
             end: None,
             fds_at_exit: Vec::new(),
             io_at_exit: None,
+            cpu_at_exit: None,
             threads: 0,
             syscall_counts: BTreeMap::new(),
             stepped: false,

@@ -420,6 +420,7 @@ impl Tracer<'_> {
             let process = &mut self.trace.processes[proc];
             process.fds_at_exit = procfs::open_fds(tid);
             process.io_at_exit = procfs::io_counters(tid);
+            process.cpu_at_exit = procfs::cpu_time(tid);
         }
     }
 
@@ -753,6 +754,16 @@ impl Tracer<'_> {
             Sysno::mmap => Event::MmapShared {
                 len: args[1],
                 fd: args[4] as i32,
+                ret,
+            },
+            Sysno::munmap => Event::Munmap {
+                addr: args[0],
+                len: args[1],
+                ret,
+            },
+            Sysno::ftruncate => Event::Ftruncate {
+                fd: args[0] as i32,
+                len: args[1],
                 ret,
             },
             Sysno::wait4 => Event::Wait {

@@ -2,7 +2,7 @@
 //!
 //! This library does the arithmetic only. Everything about processes — reading the number,
 //! forking the workers, sending the factors back, printing, cleaning up — is yours, in
-//! `src/bin/pipe.rs` and `src/bin/shm.rs`.
+//! `src/bin/pipe.rs`, `src/bin/shm.rs` and `src/bin/posix.rs`.
 //!
 //! ```
 //! // Two workers share the work of factoring 60 between them.

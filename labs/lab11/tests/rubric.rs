@@ -8,6 +8,7 @@ fn main() -> std::process::ExitCode {
         &[
             ("pipe", env!("CARGO_BIN_EXE_lab11-pipe")),
             ("shm", env!("CARGO_BIN_EXE_lab11-shm")),
+            ("posix", env!("CARGO_BIN_EXE_lab11-posix")),
         ],
     )
 }

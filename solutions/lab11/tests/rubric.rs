@@ -7,6 +7,7 @@ fn main() -> std::process::ExitCode {
         &[
             ("pipe", env!("CARGO_BIN_EXE_lab11-solution-pipe")),
             ("shm", env!("CARGO_BIN_EXE_lab11-solution-shm")),
+            ("posix", env!("CARGO_BIN_EXE_lab11-solution-posix")),
         ],
     )
 }
