@@ -6,83 +6,26 @@
 //! tracing (every call stopped), and every check must give the same verdict in both: the
 //! filter is an optimisation, never a change in what is graded.
 
+#[macro_use]
 mod common;
 
-use grader::grade::{GradeOptions, Grading, Report, Status};
-use grader::rubric::Rubric;
+use common::proof::{Lab, explain, failed};
+use grader::grade::Status;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-fn rubric() -> Rubric {
-    Rubric::load(&common::root().join("labs/lab11/rubric.toml")).expect("lab11's rubric loads")
-}
-
-fn grade(exes: BTreeMap<String, PathBuf>, full: bool, timeout_scale: f64) -> Report {
-    let options = GradeOptions {
-        full,
-        timeout_scale,
-        ..GradeOptions::default()
-    };
-    Grading::new(rubric(), exes, options).grade_all(2)
-}
-
-/// Grades in filtered and in full tracing, asserts that every check has the same verdict in
-/// both, and returns the filtered report.
-fn grade_both(exes: BTreeMap<String, PathBuf>, timeout_scale: f64) -> Report {
-    let filtered = grade(exes.clone(), false, timeout_scale);
-    let full = grade(exes, true, timeout_scale);
-    assert_eq!(filtered.tracing, "filtered");
-    assert_eq!(full.tracing, "full");
-    let verdicts = |report: &Report| -> Vec<(String, Status)> {
-        report
-            .checks
-            .iter()
-            .map(|c| (c.id.clone(), c.status))
-            .collect()
-    };
-    assert_eq!(
-        verdicts(&filtered),
-        verdicts(&full),
-        "filtered and full tracing disagree\n--- filtered\n{}\n--- full\n{}",
-        explain(&filtered),
-        explain(&full)
-    );
-    filtered
-}
-
-/// Part name → executable, from a package's `src/bin/<part>.rs`.
-fn package_exes(package: &str) -> BTreeMap<String, PathBuf> {
-    let bins = common::package_bins(package);
-    rubric()
-        .parts
-        .iter()
-        .map(|(part, spec)| (part.clone(), bins[&spec.bin].clone()))
-        .collect()
-}
-
-fn failed(report: &Report) -> BTreeSet<String> {
-    report
-        .checks
-        .iter()
-        .filter(|c| c.status != Status::Passed && c.status != Status::Skipped)
-        .map(|c| c.id.clone())
-        .collect()
-}
-
-fn explain(report: &Report) -> String {
-    grader::report::human(report)
-}
+const LAB: Lab = Lab("lab11");
 
 #[test]
 fn solutions_score_full_marks() {
-    let report = grade_both(package_exes("lab11-solution"), 1.0);
+    let report = LAB.grade_both(LAB.package_exes("lab11-solution"), 1.0);
     assert_eq!(report.score, report.max_score, "{}", explain(&report));
     assert_eq!(report.max_score, 60);
 }
 
 #[test]
 fn stubs_score_zero_and_show_their_todo_messages() {
-    let report = grade_both(package_exes("lab11"), 1.0);
+    let report = LAB.grade_both(LAB.package_exes("lab11"), 1.0);
     assert_eq!(report.score, 0, "{}", explain(&report));
     for check in &report.checks {
         assert_eq!(check.status, Status::Failed, "{}", check.id);
@@ -95,28 +38,13 @@ fn stubs_score_zero_and_show_their_todo_messages() {
     }
 }
 
-/// Grades one fixture binary of the lab11-broken crate as its part, compares the failed
-/// checks with the expected ones, and looks for each expected phrase in some failure message.
-fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
-    let bins = common::package_bins("lab11-broken");
-    let exe = bins
-        .get(bin)
-        .unwrap_or_else(|| panic!("lab11-broken has no binary {bin}"))
-        .clone();
-    let exes = BTreeMap::from([(part.to_string(), exe)]);
-    // Hanging fixtures fail faster with shorter limits; passing runs take well under them.
-    let report = grade_both(exes, 0.4);
-    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-    assert_eq!(failed(&report), expected, "{}", explain(&report));
-    for check in &report.checks {
-        if check.part != part {
-            assert_eq!(check.status, Status::Skipped, "{}", check.id);
-        }
-    }
-    // The two classic pipe deadlocks: their explanations are what a student reads first.
-    // Snapshot the verdict and the diagnosis (the first two lines); the per-process lines
-    // after them, and which workers were still writing, vary with scheduling (a worker
-    // whose share fits in the pipe finishes).
+/// Grades one binary of lab11-broken as `part` (see [`Lab::assert_fixture_fails`]), and
+/// snapshots the diagnosis of the two classic pipe deadlocks: what a student reads first.
+fn fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
+    let report = LAB.assert_fixture_fails("lab11-broken", bin, part, expected, saying);
+    // The verdict and the diagnosis (the first two lines); the per-process lines after
+    // them, and which workers were still writing, vary with scheduling (a worker whose
+    // share fits in the pipe finishes).
     if matches!(bin, "pipe-keeps-write-end" | "pipe-waits-before-reading") {
         let check = report.checks.iter().find(|c| c.id == "pipe.no-deadlock");
         let message = &check.expect("pipe.no-deadlock is graded").message;
@@ -131,28 +59,10 @@ fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str
             insta::assert_snapshot!(format!("hang_{bin}"), head.join("\n"));
         });
     }
-    for phrase in saying {
-        assert!(
-            report.checks.iter().any(|c| c.message.contains(phrase)),
-            "no failure message says {phrase:?}:\n{}",
-            explain(&report)
-        );
-    }
-}
-
-macro_rules! fixtures {
-    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?]
-        $(saying [$($phrase:literal),* $(,)?])?;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                assert_fixture_fails($bin, $part, &[$($check),*], &[$($($phrase),*)?]);
-            }
-        )*
-    };
 }
 
 fixtures! {
+    fixture_fails;
     fixture_pipe_ok: "pipe-ok" as "pipe" fails [];
     fixture_shm_ok: "shm-ok" as "shm" fails [];
     fixture_pipe_workers_print: "pipe-workers-print" as "pipe" fails [
@@ -217,7 +127,7 @@ fn c_programs_written_to_the_contract_score_full_marks() {
         ("pipe".to_string(), c_fixture("pipe")),
         ("shm".to_string(), c_fixture("shm")),
     ]);
-    let report = grade_both(exes, 1.0);
+    let report = LAB.grade_both(exes, 1.0);
     assert_eq!(report.score, 40, "{}", explain(&report));
 }
 
@@ -227,7 +137,7 @@ fn broken_c_programs_fail_their_checks() {
         ("pipe".to_string(), c_fixture("pipe-workers-print")),
         ("shm".to_string(), c_fixture("shm-no-rmid")),
     ]);
-    let report = grade_both(exes, 1.0);
+    let report = LAB.grade_both(exes, 1.0);
     let expected: BTreeSet<String> = [
         "pipe.only-parent-prints",
         "pipe.uses-pipe",

@@ -6,84 +6,26 @@
 //! tracing (every call stopped), and every check must give the same verdict in both: the
 //! filter is an optimisation, never a change in what is graded.
 
+#[macro_use]
 mod common;
 
-use grader::grade::{GradeOptions, Grading, Report, Status};
-use grader::rubric::Rubric;
+use common::proof::{Lab, explain};
+use grader::grade::Status;
 use grader::run::{Isolation, Leak};
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn rubric() -> Rubric {
-    Rubric::load(&common::root().join("labs/lab12/rubric.toml")).expect("lab12's rubric loads")
-}
-
-fn grade(exes: BTreeMap<String, PathBuf>, full: bool, timeout_scale: f64) -> Report {
-    let options = GradeOptions {
-        full,
-        timeout_scale,
-        ..GradeOptions::default()
-    };
-    Grading::new(rubric(), exes, options).grade_all(2)
-}
-
-/// Grades in filtered and in full tracing, asserts that every check has the same verdict in
-/// both, and returns the filtered report.
-fn grade_both(exes: BTreeMap<String, PathBuf>, timeout_scale: f64) -> Report {
-    let filtered = grade(exes.clone(), false, timeout_scale);
-    let full = grade(exes, true, timeout_scale);
-    assert_eq!(filtered.tracing, "filtered");
-    assert_eq!(full.tracing, "full");
-    let verdicts = |report: &Report| -> Vec<(String, Status)> {
-        report
-            .checks
-            .iter()
-            .map(|c| (c.id.clone(), c.status))
-            .collect()
-    };
-    assert_eq!(
-        verdicts(&filtered),
-        verdicts(&full),
-        "filtered and full tracing disagree\n--- filtered\n{}\n--- full\n{}",
-        explain(&filtered),
-        explain(&full)
-    );
-    filtered
-}
-
-/// Part name → executable, from a package's `src/bin/<part>.rs`.
-fn package_exes(package: &str) -> BTreeMap<String, PathBuf> {
-    let bins = common::package_bins(package);
-    rubric()
-        .parts
-        .iter()
-        .map(|(part, spec)| (part.clone(), bins[&spec.bin].clone()))
-        .collect()
-}
-
-fn failed(report: &Report) -> BTreeSet<String> {
-    report
-        .checks
-        .iter()
-        .filter(|c| c.status != Status::Passed && c.status != Status::Skipped)
-        .map(|c| c.id.clone())
-        .collect()
-}
-
-fn explain(report: &Report) -> String {
-    grader::report::human(report)
-}
+const LAB: Lab = Lab("lab12");
 
 #[test]
 fn solutions_score_full_marks() {
-    let report = grade_both(package_exes("lab12-solution"), 1.0);
+    let report = LAB.grade_both(LAB.package_exes("lab12-solution"), 1.0);
     assert_eq!(report.score, report.max_score, "{}", explain(&report));
     assert_eq!(report.max_score, 60);
 }
 
 #[test]
 fn stubs_score_zero_and_show_their_todo_messages() {
-    let report = grade_both(package_exes("lab12"), 1.0);
+    let report = LAB.grade_both(LAB.package_exes("lab12"), 1.0);
     assert_eq!(report.score, 0, "{}", explain(&report));
     for check in &report.checks {
         assert_eq!(check.status, Status::Failed, "{}", check.id);
@@ -96,47 +38,13 @@ fn stubs_score_zero_and_show_their_todo_messages() {
     }
 }
 
-fn fixture(bin: &str) -> PathBuf {
-    common::package_bins("lab12-broken")
-        .get(bin)
-        .unwrap_or_else(|| panic!("lab12-broken has no binary {bin}"))
-        .clone()
-}
-
-/// Grades one fixture binary of the lab12-broken crate as its part, compares the failed
-/// checks with the expected ones, and looks for each expected phrase in some failure message.
-fn assert_fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
-    let exes = BTreeMap::from([(part.to_string(), fixture(bin))]);
-    let report = grade_both(exes, 0.4);
-    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-    assert_eq!(failed(&report), expected, "{}", explain(&report));
-    for check in &report.checks {
-        if check.part != part {
-            assert_eq!(check.status, Status::Skipped, "{}", check.id);
-        }
-    }
-    for phrase in saying {
-        assert!(
-            report.checks.iter().any(|c| c.message.contains(phrase)),
-            "no failure message says {phrase:?}:\n{}",
-            explain(&report)
-        );
-    }
-}
-
-macro_rules! fixtures {
-    ($($name:ident: $bin:literal as $part:literal fails [$($check:literal),* $(,)?]
-        $(saying [$($phrase:literal),* $(,)?])?;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                assert_fixture_fails($bin, $part, &[$($check),*], &[$($($phrase),*)?]);
-            }
-        )*
-    };
+/// Grades one binary of lab12-broken as `part`; see [`Lab::assert_fixture_fails`].
+fn fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
+    LAB.assert_fixture_fails("lab12-broken", bin, part, expected, saying);
 }
 
 fixtures! {
+    fixture_fails;
     fixture_fifo_ok: "fifo-ok" as "fifo" fails [];
     fixture_mqueue_ok: "mqueue-ok" as "mqueue" fails [];
     fixture_socket_ok: "socket-ok" as "socket" fails [];
@@ -203,7 +111,7 @@ fn the_fallback_removes_the_named_objects_a_run_leaves() {
     ];
     for (bin, prefix, suffix) in cases {
         let run = common::run_isolated(
-            &fixture(bin),
+            &common::package_bins("lab12-broken")[bin],
             &[],
             b"60\n",
             false,

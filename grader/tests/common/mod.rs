@@ -2,6 +2,9 @@
 //! workspace's lab packages, running programs under the tracer, looking for survivors.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+#[macro_use]
+pub mod proof;
+
 use grader::run::{Limits, RunOutcome, RunSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
