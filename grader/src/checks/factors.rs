@@ -31,10 +31,9 @@ pub fn parse_input(stdin: &str) -> Option<u64> {
     line.trim().parse::<u64>().ok().filter(|n| *n >= 1)
 }
 
-pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
-    let n = parse_input(case.stdin).ok_or("the rubric gave this check a bad input")?;
-    let run = case.run;
-    let stdout = run.stdout.text();
+/// The program's first process exited with status 0 (else: how it ended, and the first line
+/// of stderr) and its stdout was kept whole (not cut at the output limit).
+pub(super) fn exited_zero_with_all_output(run: &crate::run::RunOutcome) -> Result<(), String> {
     let root = run.trace.root().expect("checked by completed()");
     if root.end != Some(End::Exited { code: 0 }) {
         let stderr = run.stderr.text();
@@ -55,6 +54,14 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
             run.stdout.total
         ));
     }
+    Ok(())
+}
+
+pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
+    let n = parse_input(case.stdin).ok_or("the rubric gave this check a bad input")?;
+    let run = case.run;
+    let stdout = run.stdout.text();
+    exited_zero_with_all_output(run)?;
     let lines: Vec<&str> = stdout.lines().collect();
     match lines.first() {
         Some(first) if first.trim_end() == PROMPT => {}

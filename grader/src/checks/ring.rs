@@ -1,9 +1,9 @@
 //! The `ring` contract (producers and consumers over a shared bounded buffer): every item
 //! consumed exactly once and in order, no busy-waiting, and the buffer in shared memory.
 
-use super::factors::{FINISHED, describe_end};
+use super::factors::FINISHED;
 use super::{Case, and_list};
-use crate::trace::{End, Event, Process, Trace};
+use crate::trace::{Event, Process, Trace};
 use std::collections::BTreeMap;
 
 /// Producer `p`'s item `i` is `p * ITEM_STRIDE + i`.
@@ -53,26 +53,7 @@ pub fn parse_input(stdin: &str) -> Option<RingInput> {
 pub(super) fn exactly_once(case: &Case<'_>) -> Result<(), String> {
     let input = parse_input(case.stdin).ok_or("the rubric gave this check a bad input")?;
     let run = case.run;
-    let root = run.trace.root().expect("checked by completed()");
-    if root.end != Some(End::Exited { code: 0 }) {
-        let stderr = run.stderr.text();
-        let first = stderr.lines().next().unwrap_or("").trim();
-        return Err(format!(
-            "expected exit status 0, got {}{}",
-            describe_end(root.end),
-            if first.is_empty() {
-                String::new()
-            } else {
-                format!("; stderr says {first:?}")
-            }
-        ));
-    }
-    if run.stdout.truncated() {
-        return Err(format!(
-            "the program wrote {} bytes to stdout, far more than expected",
-            run.stdout.total
-        ));
-    }
+    super::factors::exited_zero_with_all_output(run)?;
     let stdout = run.stdout.text();
     let lines: Vec<&str> = stdout.lines().collect();
     match lines.last() {
