@@ -45,6 +45,9 @@ pub enum Contents {
     Rewritten(Vec<u8>),
 }
 
+/// The kit's README speaks to instructors; the template gets one written for students.
+const README: &str = "README.md";
+
 /// The Classroom workflow, written for lab11 in the kit.
 const CLASSROOM_WORKFLOW: &str = ".github/workflows/classroom.yml";
 
@@ -83,20 +86,66 @@ pub fn plan(kit: &Path, lab: Option<&str>) -> Result<Template> {
         .map(|(rel, path)| (rel, Contents::Kit(path)))
         .collect();
     let names: Vec<String> = files.keys().cloned().collect();
-    for (rel, bytes) in rewrite_manifests(kit, &names)? {
+    for (rel, bytes) in generated(kit, &names, lab)? {
         files.insert(rel, Contents::Rewritten(bytes));
     }
+    Ok(Template { files })
+}
+
+/// The files the template writes itself, given the kit files it keeps: the rewritten
+/// manifests, the students' README, and (for one lab) the Classroom workflow for that lab.
+fn generated(kit: &Path, names: &[String], lab: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = rewrite_manifests(kit, names)?;
+    let labs: Vec<String> = names
+        .iter()
+        .filter_map(|rel| rel.strip_prefix("labs/")?.strip_suffix("/rubric.toml"))
+        .map(str::to_string)
+        .collect();
+    out.insert(README.to_string(), student_readme(&labs).into_bytes());
     if let Some(lab) = lab
-        && let Some(Contents::Kit(path)) = files.get(CLASSROOM_WORKFLOW)
+        && names.iter().any(|n| n == CLASSROOM_WORKFLOW)
     {
-        let text = std::fs::read_to_string(path)
+        let path = kit.join(CLASSROOM_WORKFLOW);
+        let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        files.insert(
+        out.insert(
             CLASSROOM_WORKFLOW.to_string(),
-            Contents::Rewritten(workflow_for(&text, lab).into_bytes()),
+            workflow_for(&text, lab).into_bytes(),
         );
     }
-    Ok(Template { files })
+    Ok(out)
+}
+
+/// The template's README: where to start and the commands a student uses, for each lab.
+pub fn student_readme(labs: &[String]) -> String {
+    let mut text = String::from(
+        "# IPC labs\n\n\
+         Each lab is a small program you complete: the steps are the `todo!`s in \
+         `labs/<lab>/src/bin/`, and the handout explains the background, the tasks and \
+         every graded check. The grader runs your binaries under a tracer and judges how \
+         they communicate, not only what they print.\n\n\
+         | lab | handout | your code |\n|---|---|---|\n",
+    );
+    for lab in labs {
+        text.push_str(&format!(
+            "| {lab} | [handouts/{lab}.md](handouts/{lab}.md) | `labs/{lab}/src/` |\n"
+        ));
+    }
+    let first = labs.first().map_or("lab11", String::as_str);
+    text.push_str(&format!(
+        "\n## Commands\n\n\
+         ```sh\n\
+         cargo test -p {first}                         # one test per graded check, with points\n\
+         cargo test -p {first} -- <part>.              # only one part\n\
+         cargo run -p grader -- check {first}          # the same verdicts as one report\n\
+         cargo build -p {first}\n\
+         cargo run -q -p grader -- trace -- target/debug/{first}-<part>   # its system calls\n\
+         cargo run -q -p grader -- leaks             # IPC objects you left on this machine\n\
+         ```\n\n\
+         Edit only `labs/<lab>/src/`: the tests, the rubric and the grader decide your \
+         grade, and a change to them is reported to your instructor.\n"
+    ));
+    text
 }
 
 /// The kit's Classroom workflow (written for lab11) made to grade `lab`: its step id, its
@@ -106,15 +155,15 @@ pub fn workflow_for(text: &str, lab: &str) -> String {
         .replace("LAB11", &lab.to_uppercase())
 }
 
-/// Only the files the template rewrites (the template's versions of kit manifests), for a
-/// template of every lab or of `lab` only.
+/// Only the files the template writes itself (manifests, README, workflow), for a template
+/// of every lab or of `lab` only: a clone of the template differs from the kit in these.
 pub fn rewritten(kit: &Path, lab: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>> {
     let names: Vec<String> = list_files(kit, &[])
         .with_context(|| format!("cannot read {}", kit.display()))?
         .into_keys()
         .filter(|rel| kept_for(rel, lab))
         .collect();
-    rewrite_manifests(kit, &names)
+    generated(kit, &names, lab)
 }
 
 /// Rewrites the root manifest and every member manifest that needs it, given the relative
@@ -306,6 +355,17 @@ edition = "2024"
         assert!(kept(".github/workflows/classroom.yml"));
         assert!(!kept(".github/workflows/ci.yml"));
         assert!(!kept("solutions/lab11/Cargo.toml"));
+    }
+
+    #[test]
+    fn students_get_a_readme_of_their_own() {
+        let text = student_readme(&["lab12".to_string()]);
+        assert!(
+            text.contains("[handouts/lab12.md](handouts/lab12.md)"),
+            "{text}"
+        );
+        assert!(text.contains("cargo test -p lab12 "), "{text}");
+        assert!(!text.contains("solutions"), "{text}");
     }
 
     #[test]
