@@ -878,12 +878,8 @@ fn liveness(pid: i32, not_after: Option<i64>, clock: Option<&Clock>) -> (Livenes
 
 /// The live threads of a process (a zombie leader can have some).
 fn threads(pid: i32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("Threads:"))?;
-            line["Threads:".len()..].trim().parse().ok()
-        })
+    crate::trace::procfs::status_field(pid, "Threads")
+        .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
 

@@ -263,16 +263,7 @@ fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
-    let start = match &args.root {
-        Some(root) => root.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    let root = workspace::find_root(&start).ok_or_else(|| {
-        anyhow!(
-            "{} is not inside the lab kit (no Cargo.toml with a labs/ folder above it); use --root",
-            start.display()
-        )
-    })?;
+    let root = kit_root(args.root.clone())?;
     let rubric_path = Rubric::path_in(&root, &args.lab);
     if !rubric_path.is_file() {
         bail!(

@@ -112,23 +112,7 @@ fn probe_namespaces() -> bool {
         let Ok(_pid_namespace) = PidNamespaceForChildren::new() else {
             return false;
         };
-        // SAFETY: the child calls only async-signal-safe functions (unshare, mount, _exit)
-        // before it exits; the parent only waits for it.
-        let pid = unsafe { libc::fork() };
-        match pid {
-            -1 => false,
-            0 => {
-                let ok = enter_private_namespaces(false).is_ok();
-                // SAFETY: _exit is async-signal-safe and ends the child at once.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-            }
-            child => {
-                let mut status = 0;
-                // SAFETY: waits for our own child; `status` is a valid out pointer.
-                let waited = unsafe { libc::waitpid(child, &mut status, 0) };
-                waited == child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-            }
-        }
+        child_succeeds(|| enter_private_namespaces(false).is_ok())
     })
     .join()
     .unwrap_or(false)
@@ -140,24 +124,31 @@ pub fn user_namespaces_work() -> bool {
     static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(|| {
         let maps = UserMaps::for_this_user();
-        // SAFETY: the child calls only async-signal-safe functions (unshare, open, write,
-        // mount, _exit) with buffers made before the fork; the parent only waits for it.
-        let pid = unsafe { libc::fork() };
-        match pid {
-            -1 => false,
-            0 => {
-                let ok = enter_user_namespaces(&maps, false).is_ok();
-                // SAFETY: _exit is async-signal-safe and ends the child at once.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-            }
-            child => {
-                let mut status = 0;
-                // SAFETY: waits for our own child; `status` is a valid out pointer.
-                let waited = unsafe { libc::waitpid(child, &mut status, 0) };
-                waited == child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-            }
-        }
+        child_succeeds(|| enter_user_namespaces(&maps, false).is_ok())
     })
+}
+
+/// Runs `attempt` in a forked child and says whether it returned true. `attempt` must be
+/// async-signal-safe (raw system calls on memory made before the fork): the grader may have
+/// threads.
+fn child_succeeds(attempt: impl FnOnce() -> bool) -> bool {
+    // SAFETY: the child only runs `attempt`, async-signal-safe by this function's contract,
+    // then _exit; the parent only waits for it.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => false,
+        0 => {
+            let ok = attempt();
+            // SAFETY: _exit is async-signal-safe and ends the child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for our own child; `status` is a valid out pointer.
+            let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+            waited == child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        }
+    }
 }
 
 /// The uid and gid maps a new user namespace gets: root inside is the grader's own uid and

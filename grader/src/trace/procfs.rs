@@ -79,23 +79,28 @@ fn parse_cpu_time(stat: &str) -> Option<CpuTime> {
     })
 }
 
+/// The value of one `Name:` line of /proc/TID/status, trimmed.
+pub fn status_field(tid: i32, name: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(':')?;
+        Some(value.trim().to_string())
+    })
+}
+
 /// The thread group (process) a task belongs to.
 pub fn tgid(tid: i32) -> Option<i32> {
-    let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
+    status_field(tid, "Tgid")?.parse().ok()
 }
 
 /// A task's pid as seen inside its own (innermost) PID namespace: what the program's own
 /// calls (`wait4`'s result, `getpid`) use.
 pub fn ns_pid(tid: i32) -> Option<i32> {
-    let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .and_then(|v| v.split_whitespace().last()?.parse().ok())
+    status_field(tid, "NSpid")?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
 }
 
 /// A process's working directory.

@@ -243,35 +243,25 @@ impl Tracer<'_> {
             {
                 let child = child as i32;
                 self.live.add(child);
-                let early = self.early_stops.remove(&child);
-                if self.shims_to_come > 0 {
+                let next_is_shim = self.shims_to_come > 0;
+                if next_is_shim {
                     self.shims_to_come -= 1;
                     self.shims.insert(child);
-                    if early {
-                        // SAFETY: as below; the new shim waits at its first stop.
-                        unsafe {
-                            libc::ptrace(libc::PTRACE_CONT, child, 0usize, 0usize);
-                        }
-                    } else {
-                        self.awaiting_first_stop.insert(child);
-                    }
                 } else {
                     self.add_root(child);
-                    if early {
-                        self.resume(child, 0);
-                    } else {
-                        self.awaiting_first_stop.insert(child);
-                    }
+                }
+                if !self.early_stops.remove(&child) {
+                    self.awaiting_first_stop.insert(child);
+                } else if next_is_shim {
+                    restart(child, libc::PTRACE_CONT, 0); // Waiting at its first stop.
+                } else {
+                    self.resume(child, 0);
                 }
             }
         } else if ptrace::getsiginfo(Pid::from_raw(tid)).is_ok() {
             forward = libc::WSTOPSIG(status); // SIGCHLD of an orphan it reaps, for one.
         }
-        // SAFETY: PTRACE_CONT takes no pointers; `data` is a signal number. ESRCH (the shim
-        // was killed) is harmless: its exit report follows.
-        unsafe {
-            libc::ptrace(libc::PTRACE_CONT, tid, 0usize, forward as libc::c_long);
-        }
+        restart(tid, libc::PTRACE_CONT, forward);
     }
 
     /// The root's first stop: the SIGTRAP of its exec. Set the options every child inherits.
@@ -853,12 +843,17 @@ impl Tracer<'_> {
         } else {
             libc::PTRACE_CONT
         };
-        // SAFETY: PTRACE_CONT/PTRACE_SYSCALL take no pointers; `data` is a signal number.
-        // ESRCH (the tracee vanished, e.g. killed) is expected and harmless: its exit report
-        // follows.
-        unsafe {
-            libc::ptrace(request, tid, 0usize, sig as libc::c_long);
-        }
+        restart(tid, request, sig);
+    }
+}
+
+/// Restarts a stopped tracee with PTRACE_CONT or PTRACE_SYSCALL, delivering `sig` (0: none).
+fn restart(tid: i32, request: libc::c_uint, sig: i32) {
+    // SAFETY: PTRACE_CONT/PTRACE_SYSCALL take no pointers; `data` is a signal number.
+    // ESRCH (the tracee vanished, e.g. killed) is expected and harmless: its exit report
+    // follows.
+    unsafe {
+        libc::ptrace(request, tid, 0usize, sig as libc::c_long);
     }
 }
 
