@@ -142,6 +142,8 @@ fn time_once(mode: Mode, workload: &Workload, interest: &Interest) -> Duration {
                 interest: interest.clone(),
                 inherit_stdio: false,
                 isolation: None,
+                hold: None,
+                client: None,
             };
             let outcome = grader::run::run(&spec).expect("the workload runs");
             assert_eq!(outcome.status, RunStatus::Completed, "{}", workload.name);

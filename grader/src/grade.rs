@@ -161,10 +161,11 @@ impl Grading {
             .get(&(part.to_string(), input.to_string()))
             .expect("every (part, input) of the rubric has a cell");
         cell.get_or_init(|| {
+            let given = &self.rubric.inputs[input];
             let spec = RunSpec {
                 program: self.exes[part].clone(),
-                args: Vec::new(),
-                stdin: self.rubric.inputs[input].stdin.clone().into_bytes(),
+                args: given.args.iter().map(Into::into).collect(),
+                stdin: given.stdin.clone().into_bytes(),
                 limits: Limits {
                     wall: self
                         .rubric
@@ -176,6 +177,8 @@ impl Grading {
                 interest: self.interest.clone(),
                 inherit_stdio: false,
                 isolation: None,
+                hold: given.hold,
+                client: given.client.clone(),
             };
             run::run(&spec).map_err(|e| e.to_string())
         })
@@ -201,6 +204,7 @@ impl Grading {
                 Ok(run) => cases.push(Case {
                     input,
                     stdin: &self.rubric.inputs[input].stdin,
+                    args: &self.rubric.inputs[input].args,
                     run,
                 }),
                 Err(why) => {

@@ -394,6 +394,8 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
         interest: Interest::all(),
         inherit_stdio: true,
         isolation: None,
+        hold: None,
+        client: None,
     };
     let outcome = run::run(&spec)?;
     let mut err = anstream::stderr();

@@ -7,7 +7,8 @@
 //! typo could break (unknown kind, input or part; duplicate id), with the file and line.
 
 use crate::checks::CheckKind;
-use crate::trace::{Interest, Topic};
+use crate::run::client::ClientScript;
+use crate::trace::{HoldRule, Interest, Topic};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,13 +61,23 @@ pub struct Part {
     pub bin: String,
 }
 
-/// One input fed on stdin.
+/// One input: what the program is given, and how the grader runs it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Input {
+    /// Fed on stdin.
+    #[serde(default)]
     pub stdin: String,
+    /// Command-line arguments; `{dir}` is a scratch directory of the run's own and
+    /// `{port}` a free TCP port.
+    #[serde(default)]
+    pub args: Vec<String>,
     /// Overrides the default wall-clock limit for runs on this input.
     pub timeout_secs: Option<f64>,
+    /// A forced ordering: the tracer holds a process at a stop (see `trace::hold`).
+    pub hold: Option<HoldRule>,
+    /// The grader plays the program's client (see `run::client`).
+    pub client: Option<ClientScript>,
 }
 
 /// One rubric item. (Unknown fields are caught by the flattened kind's own parameters;
@@ -143,7 +154,7 @@ impl Rubric {
                 }
             }
         }
-        if !["factor", "ring"].contains(&self.contract.as_str()) {
+        if !["factor", "ring", "factor-and-rpc"].contains(&self.contract.as_str()) {
             return Err(format!("unknown contract `{}`", self.contract));
         }
         Ok(())

@@ -117,7 +117,7 @@ fn forwards_standard_and_real_time_signals() {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Signal { signal } => Some(*signal),
+                Event::Signal { signal, .. } => Some(*signal),
                 _ => None,
             })
             .collect();
@@ -227,6 +227,8 @@ fn unusable_programs_are_errors_not_runs() {
         interest: grader::trace::Interest::all(),
         inherit_stdio: false,
         isolation: None,
+        hold: None,
+        client: None,
     };
     assert!(matches!(
         grader::run::run(&spec("/no/such/file")),

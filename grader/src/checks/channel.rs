@@ -721,6 +721,7 @@ mod tests {
             trace: Trace {
                 processes,
                 full: false,
+                clock: 0,
             },
             stdout: Captured::default(),
             stderr: Captured::default(),
@@ -728,6 +729,7 @@ mod tests {
             hang: Vec::new(),
             leaks: Vec::new(),
             isolation: Isolation::Fallback,
+            client: Vec::new(),
         }
     }
 
@@ -735,6 +737,7 @@ mod tests {
         Case {
             input: "small",
             stdin: "60\n",
+            args: &[],
             run,
         }
     }

@@ -474,6 +474,7 @@ mod posix_tests {
         Trace {
             processes,
             full: false,
+            clock: 0,
         }
     }
 

@@ -148,14 +148,18 @@ impl CheckKind {
 pub struct Case<'a> {
     pub input: &'a str,
     pub stdin: &'a str,
+    pub args: &'a [String],
     pub run: &'a RunOutcome,
 }
 
 impl Case<'_> {
-    /// `input "small" (60)`: how feedback names the case.
+    /// `input "small" (60)`: how feedback names the case (by its arguments when it has
+    /// no stdin).
     pub fn describe(&self) -> String {
         let shown = self.stdin.trim_end_matches('\n');
-        if shown.is_empty() {
+        if shown.is_empty() && !self.args.is_empty() {
+            format!("input `{}` (`{}`)", self.input, self.args.join(" "))
+        } else if shown.is_empty() {
             format!("input `{}` (empty)", self.input)
         } else {
             format!("input `{}` ({shown:?})", self.input)

@@ -473,6 +473,7 @@ mod tests {
         let trace = Trace {
             processes: vec![process],
             full: false,
+            clock: 0,
         };
         let leaks = collect_named_leaks(&trace);
         assert_eq!(

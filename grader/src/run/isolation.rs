@@ -186,6 +186,7 @@ pub fn enter_user_namespaces(maps: &UserMaps, keep_tmp: bool) -> std::io::Result
     write_proc_self(c"/proc/self/setgroups", b"deny")?;
     write_proc_self(c"/proc/self/uid_map", &maps.uid_map)?;
     write_proc_self(c"/proc/self/gid_map", &maps.gid_map)?;
+    loopback_up()?;
     private_mounts(keep_tmp)
 }
 
@@ -248,7 +249,34 @@ pub fn enter_private_namespaces(keep_tmp: bool) -> std::io::Result<()> {
     if unsafe { libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    loopback_up()?;
     private_mounts(keep_tmp)
+}
+
+/// Brings up `lo` in a new network namespace (it starts down), so a server under test can
+/// listen on 127.0.0.1 and the grader reach it. socket + ioctl + close: async-signal-safe.
+fn loopback_up() -> std::io::Result<()> {
+    // struct ifreq: the interface name (16 bytes), then a union whose first short is the
+    // flags; 40 bytes on 64-bit Linux.
+    let mut request = [0u8; 40];
+    request[..2].copy_from_slice(b"lo");
+    let flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    request[16..18].copy_from_slice(&flags.to_ne_bytes());
+    // SAFETY: socket takes integers; ioctl(SIOCSIFFLAGS) reads a 40-byte ifreq we own; the
+    // descriptor is closed before returning.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let result = libc::ioctl(fd, libc::SIOCSIFFLAGS, request.as_mut_ptr());
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if result != 0 {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// In a new mount namespace: nothing propagates back, and /dev/shm (and /tmp unless

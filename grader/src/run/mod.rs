@@ -5,6 +5,7 @@
 //! grader could not run it at all (missing file, not executable, a tracer failure).
 
 pub mod capture;
+pub mod client;
 pub mod hang;
 pub mod inventory;
 pub mod isolation;
@@ -13,6 +14,7 @@ pub use capture::Captured;
 pub use inventory::Leak;
 pub use isolation::Isolation;
 
+use crate::trace::HoldRule;
 use crate::trace::interest::hardening_filter;
 use crate::trace::live::{LiveSet, ProcessSnapshot};
 use crate::trace::tracer::{self, TracerConfig};
@@ -66,6 +68,8 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub program: PathBuf,
+    /// Arguments; `{dir}` becomes a scratch directory of the run's own (removed after it)
+    /// and `{port}` a free TCP port, here and in the client script's address.
     pub args: Vec<OsString>,
     pub stdin: Vec<u8>,
     pub limits: Limits,
@@ -77,6 +81,10 @@ pub struct RunSpec {
     pub inherit_stdio: bool,
     /// Force an isolation instead of the machine's best ([`isolation::detect`]).
     pub isolation: Option<Isolation>,
+    /// A forced ordering for the tracer to impose.
+    pub hold: Option<HoldRule>,
+    /// A conversation the grader holds with the program as its client, while it runs.
+    pub client: Option<client::ClientScript>,
 }
 
 /// How a run ended, as a whole.
@@ -105,6 +113,9 @@ pub struct RunOutcome {
     pub leaks: Vec<Leak>,
     /// How the run was fenced off from the machine.
     pub isolation: Isolation,
+    /// What each step of the client script did (empty without a script).
+    #[serde(default)]
+    pub client: Vec<client::StepOutcome>,
 }
 
 /// Why the grader could not run a program.
@@ -194,10 +205,12 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let limits = spec.limits;
     let segments_before = inventory::segment_ids();
 
+    // `{dir}` and `{port}`: outside /tmp, which a namespaced run sees privately.
+    let scratch = Scratch::for_spec(spec, as_nobody)?;
     let mut command = Command::new(program);
     command
         .arg0(&spec.program)
-        .args(&spec.args)
+        .args(spec.args.iter().map(|arg| scratch.expand_os(arg)))
         .process_group(0);
     if !spec.inherit_stdio {
         command
@@ -281,6 +294,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         stderr_target,
         max_processes: limits.max_processes,
         shims,
+        hold: spec.hold,
     };
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -318,8 +332,34 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         })
     };
 
+    // The grader as the program's client: when the script is done, the run is (a server
+    // left running is the grader's to stop, not a hang).
+    let client = spec.client.as_ref().map(|script| {
+        let script = client::ClientScript {
+            address: scratch.expand(&script.address),
+            steps: script.steps.clone(),
+        };
+        let live = live.clone();
+        std::thread::spawn(move || {
+            let outcomes = client::run_script(&script, &live, namespaces);
+            live.kill_all();
+            outcomes
+        })
+    });
+
     let outcome = tracer::follow(pid, &config, &live);
     let _ = done_tx.send(());
+    let client = client
+        .map(|thread| {
+            thread.join().unwrap_or_else(|_| {
+                vec![client::StepOutcome {
+                    step: "run the client script".to_string(),
+                    ok: false,
+                    detail: "the grader's client failed".to_string(),
+                }]
+            })
+        })
+        .unwrap_or_default();
     let hang = watchdog.join().unwrap_or(None);
     let wall = started.elapsed();
     // `child` is reaped by the tracer; dropping the handle does not wait.
@@ -366,7 +406,77 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         hang,
         leaks,
         isolation,
+        client,
     })
+}
+
+/// A run's own scratch directory and TCP port, made only when its arguments or client
+/// script ask for them (`{dir}`, `{port}`).
+struct Scratch {
+    dir: Option<tempfile::TempDir>,
+    port: u16,
+}
+
+impl Scratch {
+    fn for_spec(spec: &RunSpec, as_nobody: bool) -> Result<Scratch, RunError> {
+        let texts = || {
+            spec.args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .chain(spec.client.iter().map(|c| c.address.clone()))
+        };
+        let io = |source| RunError::Spawn {
+            path: spec.program.clone(),
+            source,
+        };
+        let dir = if texts().any(|t| t.contains("{dir}")) {
+            // Not under /tmp: a namespaced run has a private /tmp, and the grader must see
+            // the same directory the program does.
+            let base = Path::new("/var/tmp");
+            let base = if base.is_dir() {
+                base.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let dir = tempfile::Builder::new()
+                .prefix("grader-run-")
+                .tempdir_in(base)
+                .map_err(io)?;
+            if as_nobody {
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                    .map_err(io)?;
+            }
+            Some(dir)
+        } else {
+            None
+        };
+        let port = if texts().any(|t| t.contains("{port}")) {
+            // A port free on this machine now; in a network namespace of its own, any is.
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(io)?
+                .port()
+        } else {
+            0
+        };
+        Ok(Scratch { dir, port })
+    }
+
+    fn expand(&self, text: &str) -> String {
+        let dir = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().display().to_string())
+            .unwrap_or_default();
+        client::expand(text, &dir, self.port)
+    }
+
+    fn expand_os(&self, arg: &OsString) -> OsString {
+        match arg.to_str() {
+            Some(text) if text.contains('{') => self.expand(text).into(),
+            _ => arg.clone(),
+        }
+    }
 }
 
 /// What keeps a finished run's namespaces readable: its IPC namespace and its private

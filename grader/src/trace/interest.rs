@@ -43,10 +43,19 @@ pub enum Topic {
     /// POSIX shared memory beyond its open and unlink (those are [`Topic::Files`]): the
     /// shared mappings, munmap and ftruncate.
     PosixShm,
+    /// Signals: who sent which to whom (kill, tgkill, sigqueue), dispositions (sigaction),
+    /// masks (sigprocmask), and the end of each handler (rt_sigreturn), so the tracer knows
+    /// which calls a handler made.
+    Signals,
+    /// The ways to wait: for a signal (sigsuspend, sigtimedwait/sigwaitinfo, pause), or by
+    /// polling (nanosleep, clock_nanosleep, sched_yield). Recorded at entry.
+    Waiting,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 11] = [
+        Topic::Signals,
+        Topic::Waiting,
         Topic::StdoutWrites,
         Topic::Pipes,
         Topic::Files,
@@ -104,6 +113,25 @@ pub const SOCKET_CALLS: &[Sysno] = &[
 /// Send-like socket calls the kernel's write counter (`wchar`) does not count, and the
 /// index of their descriptor argument. Recorded at entry, like writes.
 pub const SEND_CALLS: &[(Sysno, u8)] = &[(Sysno::sendto, 0), (Sysno::sendmsg, 0)];
+
+/// Calls that send a signal to a process or thread.
+pub const SIGNAL_SEND_CALLS: &[Sysno] = &[
+    Sysno::kill,
+    Sysno::tkill,
+    Sysno::tgkill,
+    Sysno::rt_sigqueueinfo,
+    Sysno::rt_tgsigqueueinfo,
+];
+
+/// Calls that sleep until a signal arrives.
+#[cfg(target_arch = "x86_64")]
+pub const SIGNAL_WAIT_CALLS: &[Sysno] =
+    &[Sysno::rt_sigsuspend, Sysno::rt_sigtimedwait, Sysno::pause];
+#[cfg(not(target_arch = "x86_64"))]
+pub const SIGNAL_WAIT_CALLS: &[Sysno] = &[Sysno::rt_sigsuspend, Sysno::rt_sigtimedwait];
+
+/// Calls a polling loop makes between looks at a flag.
+pub const SLEEP_CALLS: &[Sysno] = &[Sysno::nanosleep, Sysno::clock_nanosleep, Sysno::sched_yield];
 
 /// Calls that make a new descriptor refer to an existing file.
 #[cfg(target_arch = "x86_64")]
@@ -216,6 +244,23 @@ impl Interest {
                     Sysno::mq_timedreceive,
                 ] {
                     self.add(sysno, None);
+                }
+            }
+            Topic::Signals => {
+                for sysno in SIGNAL_SEND_CALLS {
+                    self.add(*sysno, None);
+                }
+                for sysno in [
+                    Sysno::rt_sigaction,
+                    Sysno::rt_sigprocmask,
+                    Sysno::rt_sigreturn,
+                ] {
+                    self.add(sysno, None);
+                }
+            }
+            Topic::Waiting => {
+                for sysno in SIGNAL_WAIT_CALLS.iter().chain(SLEEP_CALLS) {
+                    self.add(*sysno, None);
                 }
             }
             Topic::PosixShm => {
@@ -347,14 +392,26 @@ fn native_arch() -> seccompiler::TargetArch {
 pub fn needs_exit_stop(sysno: Sysno) -> bool {
     !(WRITE_CALLS.iter().any(|&(s, _)| s == sysno)
         || SEND_CALLS.iter().any(|&(s, _)| s == sysno)
-        || ENTRY_ONLY.contains(&sysno)
+        || is_entry_only(sysno)
         || sysno == Sysno::close)
 }
 
 /// Calls recorded at entry only, besides writes, sends and close: one message each, sent or
 /// received many thousand times by a large run, so a second stop per call would double
 /// the cost of tracing them and tell the checks nothing they use.
-const ENTRY_ONLY: &[Sysno] = &[Sysno::mq_timedsend, Sysno::mq_timedreceive];
+///
+/// The waits and sleeps are recorded at entry too: they block, and what they return tells
+/// the checks nothing. rt_sigreturn never returns to its caller.
+fn is_entry_only(sysno: Sysno) -> bool {
+    [
+        Sysno::mq_timedsend,
+        Sysno::mq_timedreceive,
+        Sysno::rt_sigreturn,
+    ]
+    .contains(&sysno)
+        || SIGNAL_WAIT_CALLS.contains(&sysno)
+        || SLEEP_CALLS.contains(&sysno)
+}
 
 /// Which argument of a write-like call is the destination descriptor.
 pub fn write_fd_arg(sysno: Sysno) -> Option<usize> {

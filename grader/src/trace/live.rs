@@ -25,6 +25,8 @@ struct Inner {
     killing: bool,
     /// Processes the grader killed (their end is reported as `Killed`, not as a crash).
     killed: BTreeSet<i32>,
+    /// The program's first process (after any shims), once the tracer knows it.
+    root: Option<i32>,
 }
 
 impl LiveSet {
@@ -55,6 +57,27 @@ impl LiveSet {
             send_kill(pidfd);
             killed.insert(*pid);
         }
+    }
+
+    /// Notes the program's first process, for [`LiveSet::root`] and [`LiveSet::signal_root`].
+    pub fn set_root(&self, pid: i32) {
+        self.lock().root = Some(pid);
+    }
+
+    /// The program's first process, if the tracer has seen it and it lives.
+    pub fn root(&self) -> Option<i32> {
+        let inner = self.lock();
+        inner.root.filter(|pid| inner.pidfds.contains_key(pid))
+    }
+
+    /// Sends `signal` to the program's first process (through its pidfd, so never to a
+    /// process that reused its pid). False if it is gone.
+    pub fn signal_root(&self, signal: i32) -> bool {
+        let inner = self.lock();
+        let Some(pidfd) = inner.root.and_then(|pid| inner.pidfds.get(&pid)) else {
+            return false;
+        };
+        send_signal(pidfd, signal)
     }
 
     /// True if the grader killed this process.
@@ -117,15 +140,20 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 }
 
 fn send_kill(pidfd: &OwnedFd) {
+    // Failure (the process already exited) is harmless.
+    send_signal(pidfd, libc::SIGKILL);
+}
+
+fn send_signal(pidfd: &OwnedFd, signal: i32) -> bool {
     // SAFETY: pidfd_send_signal with a valid pidfd, a signal number, a null siginfo (the
-    // kernel fills one in) and no flags. Failure (the process already exited) is harmless.
+    // kernel fills one in) and no flags.
     unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            libc::SIGKILL,
+            signal,
             std::ptr::null::<libc::siginfo_t>(),
             0,
-        );
+        ) == 0
     }
 }

@@ -1,5 +1,6 @@
 //! Syscall tracing: follow every process of a run with ptrace and record what it did.
 //!
+//! - [`hold`]: forced orderings, a process held at a stop until a condition or a bound;
 //! - [`interest`]: which calls to stop on, as a seccomp filter and as a Rust predicate;
 //! - [`tracer`]: the ptrace loop, producing a [`model::Trace`];
 //! - [`live`]: the live processes, held by pidfd, killed on timeout or when the parent ends;
@@ -8,11 +9,13 @@
 //!
 //! This module knows nothing about labs or rubrics.
 
+pub mod hold;
 pub mod interest;
 pub mod live;
 pub mod model;
 pub mod procfs;
 pub mod tracer;
 
+pub use hold::HoldRule;
 pub use interest::{Interest, Topic};
-pub use model::{End, Event, ProcId, Process, Stream, Trace};
+pub use model::{Disposition, End, Event, ProcId, Process, Stream, Trace};

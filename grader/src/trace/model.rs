@@ -19,6 +19,10 @@ pub struct Trace {
     /// True when the tracer stepped every system call (`grader trace`'s full mode); false when a
     /// seccomp filter stopped only the calls of interest.
     pub full: bool,
+    /// A counter the tracer advances at every event that carries an `at` (signals, holds,
+    /// ends): the order of those events across processes, which per-process lists lose.
+    #[serde(default)]
+    pub clock: u64,
 }
 
 /// One process (thread group) of the run.
@@ -50,6 +54,9 @@ pub struct Process {
     /// True if the tracer switched this process to stepping every call, because it made an
     /// alias of stdout or stderr (dup) that a filter on fd numbers could not follow.
     pub stepped: bool,
+    /// When the process ended, on the trace's clock (see [`Trace::clock`]).
+    #[serde(default)]
+    pub ended_at: Option<u64>,
 }
 
 /// How often a system call was made, and how often it failed.
@@ -145,6 +152,10 @@ pub enum Event {
         stream: Stream,
         bytes: u64,
         sample: String,
+        /// The signal whose handler was running when the write was made, if any: a
+        /// handler that writes (println!, eprintln!) takes locks a signal can interrupt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_handler: Option<i32>,
     },
     /// open/openat/creat. A relative `path` is made absolute (from the working directory, or
     /// the directory descriptor of `openat`) when the tracer can tell where it points.
@@ -220,8 +231,71 @@ pub enum Event {
         reaped: Option<ProcId>,
         ret: i64,
     },
-    /// A signal delivered to the process (forwarded by the tracer).
-    Signal { signal: i32 },
+    /// A signal delivered to the process (forwarded by the tracer). `handled`: the process
+    /// had a handler installed for it, which runs now (until its `rt_sigreturn`).
+    Signal {
+        signal: i32,
+        #[serde(default)]
+        handled: bool,
+        #[serde(default)]
+        at: u64,
+    },
+    /// kill/tkill/tgkill/sigqueue (rt_sigqueueinfo): a signal sent. `to` is the run's
+    /// process the target pid named (as the sender saw it, so through its PID namespace);
+    /// `value` is a queued signal's `si_value` (`sival_int`), when there was one.
+    SignalSent {
+        syscall: String,
+        to_pid: i64,
+        to: Option<ProcId>,
+        signal: i32,
+        value: Option<i32>,
+        ret: i64,
+        at: u64,
+    },
+    /// rt_sigaction that changed a disposition (`sigaction`, `signal`).
+    SignalAction {
+        signal: i32,
+        disposition: Disposition,
+        ret: i64,
+        at: u64,
+    },
+    /// rt_sigprocmask (sigprocmask, pthread_sigmask): `how` is SIG_BLOCK, SIG_UNBLOCK or
+    /// SIG_SETMASK, `signals` the set passed (empty when none was).
+    SignalMask {
+        how: i32,
+        signals: Vec<i32>,
+        ret: i64,
+        at: u64,
+    },
+    /// A call that sleeps until a signal comes (rt_sigsuspend, rt_sigtimedwait, pause), seen
+    /// at entry: `signals` is the set waited for (sigtimedwait) or the mask during the wait
+    /// (sigsuspend).
+    SignalWait {
+        syscall: String,
+        signals: Vec<i32>,
+        at: u64,
+    },
+    /// The grader held this process stopped to force an order of events (the input's
+    /// `hold`), and let it go.
+    Held {
+        /// Where it was held, in words: `after its fork 2`.
+        point: String,
+        /// What it waited for, in words: `until both workers had signalled it`.
+        until: String,
+        /// True if that happened; false if the time bound passed first.
+        met: bool,
+        waited_ms: u64,
+        at: u64,
+    },
+}
+
+/// What a process does with a signal, as set by `sigaction`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    Default,
+    Ignore,
+    Handler,
 }
 
 impl Trace {
@@ -270,12 +344,27 @@ impl Process {
             threads: 0,
             syscall_counts: BTreeMap::new(),
             stepped: false,
+            ended_at: None,
         }
     }
 
     /// `worker 1 (pid 4242)`: how feedback names a process.
     pub fn name(&self) -> String {
         format!("{} (pid {})", self.label, self.pid)
+    }
+
+    /// The signals it sent, with their target and the trace clock.
+    pub fn signals_sent(&self) -> impl Iterator<Item = (Option<ProcId>, i32, u64)> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            Event::SignalSent {
+                to,
+                signal,
+                ret,
+                at,
+                ..
+            } if *ret == 0 => Some((*to, *signal, *at)),
+            _ => None,
+        })
     }
 
     /// Bytes this process wrote to the run's stdout.

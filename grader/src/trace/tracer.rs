@@ -19,14 +19,18 @@
 //! thread to its own tracees. The wait and restart steps use libc directly because nix's
 //! `Signal` cannot carry real-time signals, and a signal the tracer cannot re-inject is lost.
 
-use super::interest::{Interest, SEND_CALLS, needs_exit_stop, write_fd_arg};
+use super::hold::{HoldPoint, HoldRule};
+use super::interest::{
+    Interest, SEND_CALLS, SIGNAL_SEND_CALLS, SIGNAL_WAIT_CALLS, needs_exit_stop, write_fd_arg,
+};
 use super::live::LiveSet;
-use super::model::{End, Event, ProcId, Process, Stream, Trace};
+use super::model::{Disposition, End, Event, ProcId, Process, Stream, Trace};
 use super::procfs;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
 use std::io::IoSliceMut;
+use std::time::{Duration, Instant};
 use syscalls::Sysno;
 
 /// What the tracer needs to know about a run.
@@ -47,6 +51,8 @@ pub struct TracerConfig {
     /// makes the namespaces and forks the init, which forks the program). Shims are followed
     /// only for those forks and left out of the trace (see `run::isolation`).
     pub shims: usize,
+    /// A forced ordering: which process to hold stopped, where, and until when.
+    pub hold: Option<HoldRule>,
 }
 
 /// What the loop produced.
@@ -62,6 +68,9 @@ struct Task {
     proc: ProcId,
     /// A call seen at entry whose exit the tracer waits for.
     pending: Option<Pending>,
+    /// The signals whose handlers are running on this thread, innermost last: pushed at the
+    /// delivery of a handled signal, popped at the handler's `rt_sigreturn`.
+    handlers: Vec<i32>,
 }
 
 struct Pending {
@@ -79,6 +88,9 @@ struct ProcState {
     fds: HashMap<i32, String>,
     stepping: bool,
     live_tasks: usize,
+    /// Signals this process has set a disposition for (inherited at fork; handlers reset
+    /// to the default at exec).
+    dispositions: HashMap<i32, Disposition>,
 }
 
 struct Tracer<'a> {
@@ -102,6 +114,20 @@ struct Tracer<'a> {
     ns_pids: HashMap<i32, ProcId>,
     process_limit_hit: bool,
     workers: usize,
+    /// Threads held stopped by the forced ordering ([`TracerConfig::hold`]).
+    held: HashMap<i32, Held>,
+    /// Processes already held once (a rule holds each at its first matching stop).
+    held_once: HashSet<ProcId>,
+    /// The first process entered a blocking wait while someone was held.
+    parent_waited: bool,
+    /// The interest sees both sigaction and rt_sigreturn, so handler runs can be followed.
+    track_handlers: bool,
+}
+
+/// A thread held stopped.
+struct Held {
+    proc: ProcId,
+    since: Instant,
 }
 
 /// Follows `root` (a child of the calling thread that called `PTRACE_TRACEME` and exec'd,
@@ -132,6 +158,11 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
         ns_pids: HashMap::new(),
         process_limit_hit: false,
         workers: 0,
+        held: HashMap::new(),
+        held_once: HashSet::new(),
+        parent_waited: false,
+        track_handlers: config.interest.names(Sysno::rt_sigaction)
+            && config.interest.names(Sysno::rt_sigreturn),
     };
     if config.shims == 0 {
         tracer.add_root(root);
@@ -167,9 +198,11 @@ impl Tracer<'_> {
             Task {
                 proc: 0,
                 pending: None,
+                handlers: Vec::new(),
             },
         );
         self.root_pid = pid;
+        self.live.set_root(pid);
         self.note_ns_pid(pid, 0);
     }
 
@@ -192,28 +225,101 @@ impl Tracer<'_> {
 
     fn run(&mut self) {
         while !self.tasks.is_empty() || !self.early_stops.is_empty() || !self.shims.is_empty() {
-            let Some((tid, status)) = wait_any() else {
-                break; // No tracee left to wait for (ECHILD).
-            };
-            if self.shims.contains(&tid) {
-                self.on_shim_stop(tid, status);
-            } else if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-                self.on_gone(tid, status);
-            } else if libc::WIFSTOPPED(status) {
-                let sig = libc::WSTOPSIG(status);
-                let event = status >> 16;
-                if !self.tasks.contains_key(&tid) {
-                    self.on_unknown_stop(tid);
-                } else if !self.root_started && tid == self.root_pid {
-                    self.on_root_exec(tid);
-                } else if sig == libc::SIGTRAP | 0x80 {
-                    self.on_syscall_stop(tid);
-                } else if sig == libc::SIGTRAP && event != 0 {
-                    self.on_event(tid, event);
-                } else {
-                    self.on_signal(tid, sig);
+            let deadline = self
+                .held
+                .values()
+                .map(|h| h.since + self.hold_bound())
+                .min();
+            let (tid, status) = match wait_any(deadline) {
+                Waited::Stop(tid, status) => (tid, status),
+                Waited::DeadlinePassed => {
+                    self.release_holds();
+                    continue;
                 }
+                Waited::NoTracees => break,
+            };
+            self.on_wait_status(tid, status);
+            if !self.held.is_empty() {
+                self.release_holds();
             }
+        }
+    }
+
+    fn on_wait_status(&mut self, tid: i32, status: i32) {
+        if self.shims.contains(&tid) {
+            self.on_shim_stop(tid, status);
+        } else if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.on_gone(tid, status);
+        } else if libc::WIFSTOPPED(status) {
+            let sig = libc::WSTOPSIG(status);
+            let event = status >> 16;
+            if !self.tasks.contains_key(&tid) {
+                self.on_unknown_stop(tid);
+            } else if !self.root_started && tid == self.root_pid {
+                self.on_root_exec(tid);
+            } else if sig == libc::SIGTRAP | 0x80 {
+                self.on_syscall_stop(tid);
+            } else if sig == libc::SIGTRAP && event != 0 {
+                self.on_event(tid, event);
+            } else {
+                self.on_signal(tid, sig);
+            }
+        }
+    }
+
+    fn hold_bound(&self) -> Duration {
+        self.config.hold.map_or(Duration::ZERO, |rule| rule.max())
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.trace.clock += 1;
+        self.trace.clock
+    }
+
+    /// Holds `tid` (of `proc`) at this stop if the rule says so: it is not restarted until
+    /// [`Tracer::release_holds`] lets it go.
+    fn maybe_hold(&mut self, tid: i32, proc: ProcId, point: HoldPoint) {
+        let Some(rule) = self.config.hold else {
+            return;
+        };
+        if rule.holds_at(point) && self.held_once.insert(proc) {
+            self.parent_waited = false;
+            self.held.insert(
+                tid,
+                Held {
+                    proc,
+                    since: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Restarts every held thread whose condition is met or whose time bound has passed,
+    /// noting in its process's events how long it was held and why it went on.
+    fn release_holds(&mut self) {
+        let Some(rule) = self.config.hold else {
+            return;
+        };
+        let now = Instant::now();
+        let ready: Vec<(i32, bool)> = self
+            .held
+            .iter()
+            .filter_map(|(&tid, held)| {
+                let met = rule.is_met(&self.trace, held.proc, self.parent_waited);
+                (met || now >= held.since + rule.max()).then_some((tid, met))
+            })
+            .collect();
+        for (tid, met) in ready {
+            let held = self.held.remove(&tid).expect("just found");
+            let at = self.tick();
+            self.trace.processes[held.proc].events.push(Event::Held {
+                point: rule.point_text(),
+                until: rule.until_text(),
+                met,
+                waited_ms: now.duration_since(held.since).as_millis() as u64,
+                at,
+            });
+            self.resume(tid, 0);
         }
     }
 
@@ -284,6 +390,7 @@ impl Tracer<'_> {
     fn on_gone(&mut self, tid: i32, status: i32) {
         self.early_stops.remove(&tid);
         self.awaiting_first_stop.remove(&tid);
+        self.held.remove(&tid);
         let Some(task) = self.tasks.remove(&tid) else {
             return;
         };
@@ -305,7 +412,9 @@ impl Tracer<'_> {
                 }
             };
             if self.trace.processes[proc].end.is_none() {
+                let at = self.tick();
                 self.trace.processes[proc].end = Some(end);
+                self.trace.processes[proc].ended_at = Some(at);
             }
             self.live.remove(pid);
             if proc == 0 {
@@ -358,6 +467,7 @@ impl Tracer<'_> {
                 fds: self.procs[parent].fds.clone(),
                 stepping,
                 live_tasks: 1,
+                dispositions: self.procs[parent].dispositions.clone(),
             });
             self.live.add(child);
             self.note_ns_pid(child, self.trace.processes.len() - 1);
@@ -376,12 +486,16 @@ impl Tracer<'_> {
             Task {
                 proc,
                 pending: None,
+                handlers: Vec::new(),
             },
         );
         if self.early_stops.remove(&child) {
             self.resume(child, 0);
         } else {
             self.awaiting_first_stop.insert(child);
+        }
+        if parent == 0 && !thread {
+            self.maybe_hold(parent_tid, 0, HoldPoint::AfterFork(self.workers));
         }
     }
 
@@ -395,7 +509,15 @@ impl Tracer<'_> {
             state.live_tasks = state.live_tasks.saturating_sub(1);
         }
         let proc = self.tasks[&tid].proc;
-        self.tasks.get_mut(&tid).expect("known task").pending = None;
+        let task = self.tasks.get_mut(&tid).expect("known task");
+        task.pending = None;
+        task.handlers.clear();
+        // Handlers are code of the old program: exec resets them to the default action.
+        for disposition in self.procs[proc].dispositions.values_mut() {
+            if *disposition == Disposition::Handler {
+                *disposition = Disposition::Default;
+            }
+        }
         if let Some(exe) = procfs::exe(tid) {
             self.trace.processes[proc].execs.push(exe);
         }
@@ -425,10 +547,23 @@ impl Tracer<'_> {
             return;
         }
         let proc = self.tasks[&tid].proc;
+        let handled = self.track_handlers
+            && self.procs[proc].dispositions.get(&sig) == Some(&Disposition::Handler);
+        if handled {
+            // Its handler runs now, until its rt_sigreturn.
+            self.tasks
+                .get_mut(&tid)
+                .expect("known task")
+                .handlers
+                .push(sig);
+        }
         if sig != libc::SIGCHLD {
-            self.trace.processes[proc]
-                .events
-                .push(Event::Signal { signal: sig });
+            let at = self.tick();
+            self.trace.processes[proc].events.push(Event::Signal {
+                signal: sig,
+                handled,
+                at,
+            });
         }
         // Forward the signal: a tracer that swallows signals changes the program.
         self.resume(tid, sig);
@@ -470,6 +605,9 @@ impl Tracer<'_> {
             return; // The seccomp stop that follows a stepping process's entry stop.
         }
         let proc = task.proc;
+        if sysno == Sysno::rt_sigreturn {
+            task.handlers.pop();
+        }
         let count = self.trace.processes[proc]
             .syscall_counts
             .entry(sysno.name().to_string())
@@ -479,6 +617,16 @@ impl Tracer<'_> {
             self.config.interest.matches(sysno, &args) || self.is_alias_write(proc, sysno, &args);
         if record {
             self.decode_entry(tid, proc, sysno, &args);
+        }
+        if proc == 0 && is_blocking_wait(sysno) {
+            self.parent_waited = true;
+        }
+        if record
+            && SIGNAL_SEND_CALLS.contains(&sysno)
+            && self.trace.processes[proc].parent == Some(0)
+            && self.signal_target(sysno, &args) == Some(0)
+        {
+            self.maybe_hold(tid, proc, HoldPoint::BeforeSignallingParent);
         }
         let stepping = self.config.full || self.procs[proc].stepping;
         if (record && needs_exit_stop(sysno)) || stepping {
@@ -546,6 +694,19 @@ impl Tracer<'_> {
             self.trace.processes[proc].events.push(event);
             return;
         }
+        if SIGNAL_WAIT_CALLS.contains(&sysno) {
+            let signals = match sysno {
+                Sysno::rt_sigsuspend | Sysno::rt_sigtimedwait => read_sigset(tid, args[0]),
+                _ => Vec::new(),
+            };
+            let at = self.tick();
+            self.trace.processes[proc].events.push(Event::SignalWait {
+                syscall: sysno.name().to_string(),
+                signals,
+                at,
+            });
+            return;
+        }
         if sysno == Sysno::close {
             let fd = args[0] as i32;
             let target = self.procs[proc]
@@ -571,12 +732,17 @@ impl Tracer<'_> {
             Stream::Other(target)
         };
         let (bytes, sample) = write_size_and_sample(tid, sysno, args);
+        let in_handler = self
+            .tasks
+            .get(&tid)
+            .and_then(|t| t.handlers.last().copied());
         self.trace.processes[proc].events.push(Event::Write {
             syscall: sysno.name().to_string(),
             fd,
             stream,
             bytes,
             sample,
+            in_handler,
         });
     }
 
@@ -781,9 +947,93 @@ impl Tracer<'_> {
                     ret,
                 }
             }
+            s if SIGNAL_SEND_CALLS.contains(&s) => {
+                let (to_pid, signal, info) = match s {
+                    Sysno::kill | Sysno::tkill => (args[0], args[1], None),
+                    Sysno::tgkill => (args[0], args[2], None),
+                    Sysno::rt_sigqueueinfo => (args[0], args[1], Some(args[2])),
+                    _ => (args[0], args[2], Some(args[3])), // rt_tgsigqueueinfo
+                };
+                // siginfo_t: si_signo, si_errno, si_code, padding, then for a queued signal
+                // si_pid, si_uid and si_value (whose int is at byte 24).
+                let value = info.and_then(|addr| read_i32(tid, addr + 24));
+                let at = self.tick();
+                let event = Event::SignalSent {
+                    syscall: s.name().to_string(),
+                    to_pid: to_pid as i32 as i64,
+                    to: self.signal_target(s, args),
+                    signal: signal as i32,
+                    value,
+                    ret,
+                    at,
+                };
+                self.trace.processes[proc].events.push(event);
+                if ret == 0
+                    && self.trace.processes[proc].parent == Some(0)
+                    && self.signal_target(s, args) == Some(0)
+                {
+                    self.maybe_hold(tid, proc, HoldPoint::AfterSignallingParent);
+                }
+                return;
+            }
+            Sysno::rt_sigaction => {
+                if args[1] == 0 {
+                    return; // Only asked for the current disposition.
+                }
+                // The kernel's struct sigaction starts with the handler: SIG_DFL is 0,
+                // SIG_IGN 1, anything else the address of a function.
+                let disposition = match read_bytes(tid, args[1], 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_ne_bytes)
+                {
+                    Some(0) => Disposition::Default,
+                    Some(1) => Disposition::Ignore,
+                    Some(_) => Disposition::Handler,
+                    None => return,
+                };
+                let signal = args[0] as i32;
+                if ret == 0 {
+                    self.procs[proc].dispositions.insert(signal, disposition);
+                }
+                Event::SignalAction {
+                    signal,
+                    disposition,
+                    ret,
+                    at: self.tick(),
+                }
+            }
+            Sysno::rt_sigprocmask => {
+                if args[1] == 0 {
+                    return; // Only read the mask.
+                }
+                Event::SignalMask {
+                    how: args[0] as i32,
+                    signals: read_sigset(tid, args[1]),
+                    ret,
+                    at: self.tick(),
+                }
+            }
             _ => return,
         };
         self.trace.processes[proc].events.push(event);
+    }
+
+    /// The run's process a signal-sending call targets (a positive pid, as the sender sees
+    /// pids); `None` for a group, everyone, or a process outside the run.
+    fn signal_target(&self, sysno: Sysno, args: &[u64; 6]) -> Option<ProcId> {
+        let pid = args[0] as i32;
+        if pid <= 0 {
+            return None;
+        }
+        match sysno {
+            // A thread id: the process whose thread it is.
+            Sysno::tkill => self.proc_seen_as(pid).or_else(|| {
+                (self.config.shims == 0)
+                    .then(|| self.tasks.get(&pid).map(|t| t.proc))
+                    .flatten()
+            }),
+            _ => self.proc_seen_as(pid),
+        }
     }
 
     /// Records a new descriptor; an alias of stdout/stderr above 2 switches the process to
@@ -834,6 +1084,9 @@ impl Tracer<'_> {
     }
 
     fn resume(&self, tid: i32, sig: i32) {
+        if self.held.contains_key(&tid) {
+            return; // Held for a forced ordering: release_holds restarts it.
+        }
         let Some(task) = self.tasks.get(&tid) else {
             return;
         };
@@ -857,19 +1110,58 @@ fn restart(tid: i32, request: libc::c_uint, sig: i32) {
     }
 }
 
-/// Waits for any stop or exit of this thread's tracees.
-fn wait_any() -> Option<(i32, i32)> {
+/// What waiting for the tracees gave.
+enum Waited {
+    /// A tracee stopped or ended: its tid and wait status.
+    Stop(i32, i32),
+    /// The deadline passed first (a held process's time bound).
+    DeadlinePassed,
+    /// No tracee is left (ECHILD).
+    NoTracees,
+}
+
+/// Waits for any stop or exit of this thread's tracees; with a deadline, polls (holds are
+/// rare and short, and a blocking wait cannot time out) until it passes.
+fn wait_any(deadline: Option<Instant>) -> Waited {
+    let flags =
+        libc::__WALL | libc::__WNOTHREAD | if deadline.is_some() { libc::WNOHANG } else { 0 };
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into a valid local; no other memory is involved.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
         if pid > 0 {
-            return Some((pid, status));
+            return Waited::Stop(pid, status);
+        }
+        if pid == 0 {
+            // WNOHANG and nothing yet.
+            let deadline = deadline.expect("only WNOHANG returns 0");
+            let now = Instant::now();
+            if now >= deadline {
+                return Waited::DeadlinePassed;
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+            continue;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return None;
+            return Waited::NoTracees;
         }
     }
+}
+
+/// Calls in which a process sleeps until something happens to it.
+fn is_blocking_wait(sysno: Sysno) -> bool {
+    SIGNAL_WAIT_CALLS.contains(&sysno) || sysno == Sysno::wait4 || sysno == Sysno::waitid
+}
+
+/// The signals in a `sigset_t` (the kernel's: 64 bits, signal n is bit n − 1).
+fn read_sigset(tid: i32, addr: u64) -> Vec<i32> {
+    let Some(bits) = read_bytes(tid, addr, 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_ne_bytes)
+    else {
+        return Vec::new();
+    };
+    (1..=64).filter(|n| bits & (1 << (n - 1)) != 0).collect()
 }
 
 fn is_pipe(s: Sysno) -> bool {

@@ -106,6 +106,8 @@ pub fn run_isolated(
         interest: grader::trace::Interest::all(),
         inherit_stdio: false,
         isolation,
+        hold: None,
+        client: None,
     };
     grader::run::run(&spec).expect("the program runs")
 }

@@ -1,0 +1,181 @@
+//! Forced orderings: the tracer holds a process at a stop while the others run, so the order
+//! of events that breaks a racy program happens on every run, not by luck.
+//!
+//! A held process is simply not restarted: it sits in its ptrace stop (signals sent to it
+//! stay pending) until the rule's condition holds or its time bound passes. This module owns
+//! the rules and decides, from the trace so far, when a hold ends; `tracer.rs` does the
+//! stopping and restarting.
+
+use super::model::{ProcId, Trace};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which process to hold, where, and until when. Named in a rubric input's `hold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HoldRule {
+    /// Hold the program's first process just after its `forks`-th fork, until every child
+    /// it forked has sent it a signal (or ended): the children's signals arrive before the
+    /// parent can be ready for them, unless it got ready before forking.
+    #[serde(rename_all = "kebab-case")]
+    ParentAfterForks { forks: usize, max_ms: u64 },
+    /// Hold each child of the first process as it is about to send its first signal to the
+    /// first process, until the first process is blocked waiting (sigsuspend, sigwaitinfo,
+    /// pause, wait) or ends: a parent that never blocks spins for the whole bound.
+    #[serde(rename_all = "kebab-case")]
+    ChildrenBeforeSignalling { max_ms: u64 },
+    /// Hold each child of the first process just after its first signal to the first
+    /// process, until the first process has signalled it back (or ended): the
+    /// acknowledgement arrives before the child can be waiting for it, unless it got ready
+    /// before signalling.
+    #[serde(rename_all = "kebab-case")]
+    ChildrenAfterSignalling { max_ms: u64 },
+}
+
+/// Where a process is held, as [`HoldRule`]s name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldPoint {
+    /// The first process's fork number `n` (1-based) just returned.
+    AfterFork(usize),
+    /// A child of the first process is at the entry of a call that signals the first one.
+    BeforeSignallingParent,
+    /// A child of the first process has just signalled the first one.
+    AfterSignallingParent,
+}
+
+impl HoldRule {
+    /// The time bound after which a held process goes on regardless.
+    pub fn max(&self) -> Duration {
+        let ms = match *self {
+            HoldRule::ParentAfterForks { max_ms, .. }
+            | HoldRule::ChildrenBeforeSignalling { max_ms }
+            | HoldRule::ChildrenAfterSignalling { max_ms } => max_ms,
+        };
+        Duration::from_millis(ms)
+    }
+
+    /// True if a process at this point is one the rule holds.
+    pub fn holds_at(&self, point: HoldPoint) -> bool {
+        match (*self, point) {
+            (HoldRule::ParentAfterForks { forks, .. }, HoldPoint::AfterFork(n)) => n == forks,
+            (HoldRule::ChildrenBeforeSignalling { .. }, HoldPoint::BeforeSignallingParent) => true,
+            (HoldRule::ChildrenAfterSignalling { .. }, HoldPoint::AfterSignallingParent) => true,
+            _ => false,
+        }
+    }
+
+    /// Where the rule holds, in words, for feedback: `right after its fork 2`.
+    pub fn point_text(&self) -> String {
+        match *self {
+            HoldRule::ParentAfterForks { forks, .. } => format!("right after its fork {forks}"),
+            HoldRule::ChildrenBeforeSignalling { .. } => {
+                "as it was about to signal the parent".to_string()
+            }
+            HoldRule::ChildrenAfterSignalling { .. } => {
+                "right after it had signalled the parent".to_string()
+            }
+        }
+    }
+
+    /// What the rule waits for, in words: `until every worker had signalled it`.
+    pub fn until_text(&self) -> String {
+        match *self {
+            HoldRule::ParentAfterForks { .. } => "until every worker had signalled it".to_string(),
+            HoldRule::ChildrenBeforeSignalling { .. } => {
+                "until the parent was blocked waiting".to_string()
+            }
+            HoldRule::ChildrenAfterSignalling { .. } => {
+                "until the parent had signalled it back".to_string()
+            }
+        }
+    }
+
+    /// True once the condition that ends holding `held` is met, judged from the trace so far.
+    /// `parent_waited`: the first process has entered a blocking wait since the hold began.
+    pub fn is_met(&self, trace: &Trace, held: ProcId, parent_waited: bool) -> bool {
+        let Some(parent) = trace.processes.first() else {
+            return true;
+        };
+        if parent.end.is_some() {
+            return true;
+        }
+        match self {
+            HoldRule::ParentAfterForks { .. } => trace.children_of(0).all(|(_, child)| {
+                child.end.is_some() || child.signals_sent().any(|(to, _, _)| to == Some(0))
+            }),
+            HoldRule::ChildrenBeforeSignalling { .. } => parent_waited,
+            HoldRule::ChildrenAfterSignalling { .. } => {
+                parent.signals_sent().any(|(to, _, _)| to == Some(held))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::model::{Event, Process};
+
+    fn sent(to: ProcId) -> Event {
+        Event::SignalSent {
+            syscall: "kill".into(),
+            to_pid: 1,
+            to: Some(to),
+            signal: libc::SIGUSR1,
+            value: None,
+            ret: 0,
+            at: 1,
+        }
+    }
+
+    fn family() -> Trace {
+        let mut trace = Trace::default();
+        trace
+            .processes
+            .push(Process::new(10, None, "parent".into()));
+        trace
+            .processes
+            .push(Process::new(11, Some(0), "worker 1".into()));
+        trace
+            .processes
+            .push(Process::new(12, Some(0), "worker 2".into()));
+        trace
+    }
+
+    #[test]
+    fn parent_is_released_when_every_worker_signalled_or_ended() {
+        let rule = HoldRule::ParentAfterForks {
+            forks: 2,
+            max_ms: 100,
+        };
+        assert!(rule.holds_at(HoldPoint::AfterFork(2)));
+        assert!(!rule.holds_at(HoldPoint::AfterFork(1)));
+        let mut trace = family();
+        assert!(!rule.is_met(&trace, 0, false));
+        trace.processes[1].events.push(sent(0));
+        assert!(!rule.is_met(&trace, 0, false));
+        trace.processes[2].end = Some(crate::trace::End::Exited { code: 0 });
+        assert!(rule.is_met(&trace, 0, false));
+    }
+
+    #[test]
+    fn workers_are_released_by_the_parent() {
+        let before = HoldRule::ChildrenBeforeSignalling { max_ms: 100 };
+        let trace = family();
+        assert!(!before.is_met(&trace, 1, false));
+        assert!(before.is_met(&trace, 1, true));
+        let after = HoldRule::ChildrenAfterSignalling { max_ms: 100 };
+        let mut trace = family();
+        trace.processes[0].events.push(sent(2));
+        assert!(!after.is_met(&trace, 1, false));
+        assert!(after.is_met(&trace, 2, false));
+    }
+
+    #[test]
+    fn rules_read_from_a_rubric() {
+        let rule: HoldRule =
+            toml::from_str("rule = \"parent-after-forks\"\nforks = 2\nmax-ms = 500").unwrap();
+        assert_eq!(rule.max(), Duration::from_millis(500));
+        assert!(toml::from_str::<HoldRule>("rule = \"parent-after-forks\"\nmax-ms = 5").is_err());
+    }
+}
