@@ -48,7 +48,7 @@ fixtures! {
         "ring.exactly-once", "ring.every-run",
     ] saying ["consumed more than once", "hold the mutex"];
     fixture_ring_busy_wait: "ring-busy-wait" as "ring" fails ["ring.no-busy-wait"]
-        saying ["ms of CPU time in a run of", "Wait in sem_wait"];
+        saying ["ms of CPU time in a run of", "Wait in a call that sleeps"];
     fixture_ring_private_map: "ring-private-map" as "ring" fails [
         "ring.exactly-once", "ring.every-run", "ring.process-count", "ring.only-parent-prints",
         "ring.shared-buffer", "ring.reaps-children", "ring.no-busy-wait",

@@ -13,6 +13,8 @@ mod factors;
 mod lifecycle;
 mod processes;
 mod ring;
+mod service;
+pub mod signals;
 
 use crate::run::{RunOutcome, RunStatus, hang};
 use crate::trace::{End, Topic};
@@ -61,6 +63,21 @@ pub enum CheckKind {
     /// The parent maps a shared region (mmap MAP_SHARED, or a System V segment) before
     /// forking, and no other channel (pipe, socket, queue, FIFO, file) is used.
     SharedBuffer,
+    /// Each worker signals the parent, the parent signals it back, and the worker exits only
+    /// after that acknowledgement.
+    SignalHandshake,
+    /// No handler writes to stdout or stderr (not async-signal-safe); signals were used.
+    HandlersAsyncSignalSafe,
+    /// The parent waits in sigsuspend, sigwaitinfo or pause, with at most `max-naps` calls
+    /// of nanosleep, clock_nanosleep or sched_yield (a polling loop makes many).
+    #[serde(rename_all = "kebab-case")]
+    WaitsForSignals { max_naps: u64 },
+    /// The `factor` contract holds on a run whose input forces an order of events (`hold`);
+    /// a failure is explained as what the forced order did.
+    ForcedOrdering,
+    /// Every step of the input's client script went as expected (the grader plays the
+    /// client of a server), and a server told to stop exited with status 0.
+    ClientScript,
 }
 
 /// An IPC mechanism a part must use.
@@ -139,6 +156,12 @@ impl CheckKind {
                 Topic::Sockets,
                 Topic::Mqueue,
             ],
+            CheckKind::SignalHandshake => vec![Topic::Signals],
+            CheckKind::HandlersAsyncSignalSafe => vec![Topic::Signals, Topic::StdoutWrites],
+            CheckKind::WaitsForSignals { .. } => vec![Topic::Waiting],
+            // The holds are released by signals sent and by the parent's waits.
+            CheckKind::ForcedOrdering => vec![Topic::Signals, Topic::Waiting, Topic::Waits],
+            CheckKind::ClientScript => vec![],
         }
     }
 }
@@ -197,6 +220,9 @@ pub fn evaluate(kind: &CheckKind, cases: &[Case<'_>]) -> Verdict {
     for case in cases {
         let result = match kind {
             CheckKind::RejectsBadInput => factors::rejects_bad_input(case),
+            // These explain an incomplete run themselves, in their own terms.
+            CheckKind::ForcedOrdering => signals::forced_ordering(case),
+            CheckKind::ClientScript => service::client_script(case),
             _ => completed(case).and_then(|()| evaluate_completed(kind, case)),
         };
         if let Err(message) = result {
@@ -224,6 +250,11 @@ fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
         CheckKind::ExactlyOnce => ring::exactly_once(case),
         CheckKind::NoBusyWait { max_cpu_ms } => ring::no_busy_wait(case, *max_cpu_ms),
         CheckKind::SharedBuffer => ring::shared_buffer(case),
+        CheckKind::SignalHandshake => signals::signal_handshake(case),
+        CheckKind::HandlersAsyncSignalSafe => signals::handlers_async_signal_safe(case),
+        CheckKind::WaitsForSignals { max_naps } => signals::waits_for_signals(case, *max_naps),
+        CheckKind::ForcedOrdering => signals::forced_ordering(case),
+        CheckKind::ClientScript => service::client_script(case),
     }
 }
 
@@ -277,8 +308,16 @@ pub fn panic_message(stderr: &str) -> Option<String> {
     Some(message.join(" ").trim().to_string())
 }
 
-/// The name of a signal number (`SIGSEGV`), for messages.
+/// The name of a signal number (`SIGSEGV`, `SIGRTMIN+1`), for messages. (nix names only
+/// the classic signals.)
 pub fn signal_name(signal: i32) -> String {
+    let rtmin = libc::SIGRTMIN();
+    if (rtmin..=libc::SIGRTMAX()).contains(&signal) {
+        return match signal - rtmin {
+            0 => "SIGRTMIN".to_string(),
+            n => format!("SIGRTMIN+{n}"),
+        };
+    }
     nix::sys::signal::Signal::try_from(signal)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {signal}"))

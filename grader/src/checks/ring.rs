@@ -172,9 +172,9 @@ pub(super) fn no_busy_wait(case: &Case<'_>, max_cpu_ms: u64) -> Result<(), Strin
         .collect();
     Err(format!(
         "the processes used {total} ms of CPU time in a run of {} ms, more than the {max_cpu_ms} \
-         ms allowed ({}): a process that waits by looping (checking a counter, sem_trywait, \
-         sched_yield) burns a CPU while it waits. Wait in sem_wait: the kernel puts the process \
-         to sleep until sem_post wakes it.",
+         ms allowed ({}): a process that waits by looping (checking a counter or a flag, \
+         sem_trywait, sched_yield) burns a CPU while it waits. Wait in a call that sleeps \
+         (sem_wait, sigwaitinfo, sigsuspend): the kernel wakes the process when its turn comes.",
         case.run.wall.as_millis(),
         and_list(&busiest)
     ))

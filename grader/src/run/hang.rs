@@ -99,6 +99,12 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
             (Some(Sysno::accept | Sysno::accept4), _) => lines.push(format!(
                 "{who} is blocked in {call_name}, waiting for a connection that nobody makes"
             )),
+            (Some(sysno), _) if crate::trace::interest::SIGNAL_WAIT_CALLS.contains(&sysno) => lines
+                .push(format!(
+                    "{who} is blocked in {}, waiting for a signal that never comes (was it \
+                     sent, and handled or lost, before the wait began?)",
+                    signal_wait_name(sysno)
+                )),
             (Some(sysno), _) if is_open(sysno) && made_a_fifo(run) => lines.push(format!(
                 "{who} is blocked in {call_name}: opening a FIFO waits until some process \
                  opens it from the other side (to write, if this one opens it to read, and the \
@@ -147,6 +153,15 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
         );
     }
     lines
+}
+
+/// The C library's name for a signal wait: sigwaitinfo and sigwait are rt_sigtimedwait.
+fn signal_wait_name(sysno: Sysno) -> &'static str {
+    match sysno {
+        Sysno::rt_sigsuspend => "sigsuspend",
+        Sysno::rt_sigtimedwait => "sigwaitinfo (rt_sigtimedwait)",
+        other => other.name(),
+    }
 }
 
 fn is_open(sysno: Sysno) -> bool {

@@ -91,8 +91,8 @@ impl HoldRule {
     }
 
     /// True once the condition that ends holding `held` is met, judged from the trace so far.
-    /// `parent_waited`: the first process has entered a blocking wait since the hold began.
-    pub fn is_met(&self, trace: &Trace, held: ProcId, parent_waited: bool) -> bool {
+    /// `parent_waiting`: the first process is asleep in a wait (or at its entry) right now.
+    pub fn is_met(&self, trace: &Trace, held: ProcId, parent_waiting: bool) -> bool {
         let Some(parent) = trace.processes.first() else {
             return true;
         };
@@ -103,7 +103,7 @@ impl HoldRule {
             HoldRule::ParentAfterForks { .. } => trace.children_of(0).all(|(_, child)| {
                 child.end.is_some() || child.signals_sent().any(|(to, _, _)| to == Some(0))
             }),
-            HoldRule::ChildrenBeforeSignalling { .. } => parent_waited,
+            HoldRule::ChildrenBeforeSignalling { .. } => parent_waiting,
             HoldRule::ChildrenAfterSignalling { .. } => {
                 parent.signals_sent().any(|(to, _, _)| to == Some(held))
             }

@@ -78,6 +78,9 @@ struct Pending {
     args: [u64; 6],
     /// The call is in the interest set (or an alias write): decode it at exit.
     record: bool,
+    /// The trace clock at entry: a signal is sent *during* the call, so its receiver may
+    /// react (and even exit) before the sender's exit stop is seen; entry comes first.
+    entered_at: u64,
 }
 
 /// Tracer-side state of a process that the model does not keep.
@@ -118,8 +121,6 @@ struct Tracer<'a> {
     held: HashMap<i32, Held>,
     /// Processes already held once (a rule holds each at its first matching stop).
     held_once: HashSet<ProcId>,
-    /// The first process entered a blocking wait while someone was held.
-    parent_waited: bool,
     /// The interest sees both sigaction and rt_sigreturn, so handler runs can be followed.
     track_handlers: bool,
 }
@@ -160,7 +161,6 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
         workers: 0,
         held: HashMap::new(),
         held_once: HashSet::new(),
-        parent_waited: false,
         track_handlers: config.interest.names(Sysno::rt_sigaction)
             && config.interest.names(Sysno::rt_sigreturn),
     };
@@ -225,14 +225,11 @@ impl Tracer<'_> {
 
     fn run(&mut self) {
         while !self.tasks.is_empty() || !self.early_stops.is_empty() || !self.shims.is_empty() {
-            let deadline = self
-                .held
-                .values()
-                .map(|h| h.since + self.hold_bound())
-                .min();
-            let (tid, status) = match wait_any(deadline) {
+            // While a process is held, poll: its condition may come true without any stop
+            // (the parent falls asleep in a wait), and its time bound passes silently.
+            let (tid, status) = match wait_any(!self.held.is_empty()) {
                 Waited::Stop(tid, status) => (tid, status),
-                Waited::DeadlinePassed => {
+                Waited::Idle => {
                     self.release_holds();
                     continue;
                 }
@@ -267,10 +264,6 @@ impl Tracer<'_> {
         }
     }
 
-    fn hold_bound(&self) -> Duration {
-        self.config.hold.map_or(Duration::ZERO, |rule| rule.max())
-    }
-
     fn tick(&mut self) -> u64 {
         self.trace.clock += 1;
         self.trace.clock
@@ -283,7 +276,6 @@ impl Tracer<'_> {
             return;
         };
         if rule.holds_at(point) && self.held_once.insert(proc) {
-            self.parent_waited = false;
             self.held.insert(
                 tid,
                 Held {
@@ -301,11 +293,13 @@ impl Tracer<'_> {
             return;
         };
         let now = Instant::now();
+        let parent_waiting =
+            matches!(rule, HoldRule::ChildrenBeforeSignalling { .. }) && self.parent_is_waiting();
         let ready: Vec<(i32, bool)> = self
             .held
             .iter()
             .filter_map(|(&tid, held)| {
-                let met = rule.is_met(&self.trace, held.proc, self.parent_waited);
+                let met = rule.is_met(&self.trace, held.proc, parent_waiting);
                 (met || now >= held.since + rule.max()).then_some((tid, met))
             })
             .collect();
@@ -321,6 +315,17 @@ impl Tracer<'_> {
             });
             self.resume(tid, 0);
         }
+    }
+
+    /// True if the program's first process is in (or stopped at the entry of) a call that
+    /// sleeps until a signal or a child's end, as /proc shows it now.
+    fn parent_is_waiting(&self) -> bool {
+        let Some(parent) = self.trace.processes.first() else {
+            return false;
+        };
+        procfs::blocked_syscall(parent.pid)
+            .and_then(|(nr, _)| Sysno::new(nr as usize))
+            .is_some_and(is_blocking_wait)
     }
 
     /// A stop of a shim. It is never stepped (its `waitpid` loop is not the program's); its
@@ -618,9 +623,6 @@ impl Tracer<'_> {
         if record {
             self.decode_entry(tid, proc, sysno, &args);
         }
-        if proc == 0 && is_blocking_wait(sysno) {
-            self.parent_waited = true;
-        }
         if record
             && SIGNAL_SEND_CALLS.contains(&sysno)
             && self.trace.processes[proc].parent == Some(0)
@@ -630,10 +632,16 @@ impl Tracer<'_> {
         }
         let stepping = self.config.full || self.procs[proc].stepping;
         if (record && needs_exit_stop(sysno)) || stepping {
+            let entered_at = if record && SIGNAL_SEND_CALLS.contains(&sysno) {
+                self.tick()
+            } else {
+                self.trace.clock
+            };
             self.tasks.get_mut(&tid).expect("known task").pending = Some(Pending {
                 sysno,
                 args,
                 record,
+                entered_at,
             });
         }
     }
@@ -652,7 +660,7 @@ impl Tracer<'_> {
             count.errors += 1;
         }
         if pending.record {
-            self.decode_exit(tid, proc, pending.sysno, &pending.args, ret);
+            self.decode_exit(tid, proc, &pending, ret);
         }
     }
 
@@ -746,7 +754,8 @@ impl Tracer<'_> {
         });
     }
 
-    fn decode_exit(&mut self, tid: i32, proc: ProcId, sysno: Sysno, args: &[u64; 6], ret: i64) {
+    fn decode_exit(&mut self, tid: i32, proc: ProcId, call: &Pending, ret: i64) {
+        let (sysno, args) = (call.sysno, &call.args);
         let event = match sysno {
             s if is_pipe(s) => {
                 if ret != 0 {
@@ -957,7 +966,7 @@ impl Tracer<'_> {
                 // siginfo_t: si_signo, si_errno, si_code, padding, then for a queued signal
                 // si_pid, si_uid and si_value (whose int is at byte 24).
                 let value = info.and_then(|addr| read_i32(tid, addr + 24));
-                let at = self.tick();
+                let at = call.entered_at;
                 let event = Event::SignalSent {
                     syscall: s.name().to_string(),
                     to_pid: to_pid as i32 as i64,
@@ -1114,17 +1123,16 @@ fn restart(tid: i32, request: libc::c_uint, sig: i32) {
 enum Waited {
     /// A tracee stopped or ended: its tid and wait status.
     Stop(i32, i32),
-    /// The deadline passed first (a held process's time bound).
-    DeadlinePassed,
+    /// Nothing happened for a moment (only when polling).
+    Idle,
     /// No tracee is left (ECHILD).
     NoTracees,
 }
 
-/// Waits for any stop or exit of this thread's tracees; with a deadline, polls (holds are
-/// rare and short, and a blocking wait cannot time out) until it passes.
-fn wait_any(deadline: Option<Instant>) -> Waited {
-    let flags =
-        libc::__WALL | libc::__WNOTHREAD | if deadline.is_some() { libc::WNOHANG } else { 0 };
+/// Waits for any stop or exit of this thread's tracees. With `poll`, gives up after about
+/// a millisecond (holds are rare and short, and a blocking wait cannot time out).
+fn wait_any(poll: bool) -> Waited {
+    let flags = libc::__WALL | libc::__WNOTHREAD | if poll { libc::WNOHANG } else { 0 };
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into a valid local; no other memory is involved.
@@ -1134,13 +1142,8 @@ fn wait_any(deadline: Option<Instant>) -> Waited {
         }
         if pid == 0 {
             // WNOHANG and nothing yet.
-            let deadline = deadline.expect("only WNOHANG returns 0");
-            let now = Instant::now();
-            if now >= deadline {
-                return Waited::DeadlinePassed;
-            }
-            std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
-            continue;
+            std::thread::sleep(Duration::from_millis(1));
+            return Waited::Idle;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return Waited::NoTracees;
