@@ -23,6 +23,8 @@ pub struct GradeOptions {
     /// Multiplies the rubric's wall-clock limits (tests of hanging programs use less than
     /// 1 to fail faster; a slow machine may need more).
     pub timeout_scale: f64,
+    /// Force an isolation instead of the machine's best (the proofs grade in each).
+    pub isolation: Option<crate::run::Isolation>,
 }
 
 impl Default for GradeOptions {
@@ -31,6 +33,7 @@ impl Default for GradeOptions {
             full: std::env::var_os("GRADER_FULL_TRACE").is_some_and(|v| v != "0"),
             limits: Limits::default(),
             timeout_scale: 1.0,
+            isolation: None,
         }
     }
 }
@@ -176,7 +179,7 @@ impl Grading {
                 full: self.options.full,
                 interest: self.interest.clone(),
                 inherit_stdio: false,
-                isolation: None,
+                isolation: self.options.isolation,
                 hold: given.hold,
                 client: given.client.clone(),
             };

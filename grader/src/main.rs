@@ -295,6 +295,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         full: args.full_trace || GradeOptions::default().full,
         limits: args.limits.apply(Limits::default()),
         timeout_scale: args.timeout_scale,
+        isolation: None,
     };
     let jobs = args
         .jobs

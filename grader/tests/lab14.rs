@@ -37,6 +37,38 @@ fn stubs_score_zero_and_show_their_todo_messages() {
     }
 }
 
+/// The grader reaches the server over TCP however the run is fenced off: in a network
+/// namespace of the run's own (entered by the client thread, as root), on the machine's
+/// loopback (user namespaces, where the grader cannot enter the run's namespace; and the
+/// fallback).
+#[test]
+fn the_rpc_solution_scores_full_marks_in_every_isolation() {
+    use grader::run::Isolation;
+    let mut modes = vec![Isolation::Fallback];
+    if grader::run::isolation::user_namespaces_work() {
+        modes.push(Isolation::UserNamespaces);
+    } else {
+        eprintln!("skipped user namespaces: this machine does not allow them");
+    }
+    let exes = BTreeMap::from([(
+        "rpc".to_string(),
+        LAB.package_exes("lab14-solution")["rpc"].clone(),
+    )]);
+    for isolation in modes {
+        let options = GradeOptions {
+            isolation: Some(isolation),
+            ..GradeOptions::default()
+        };
+        let report = Grading::new(LAB.rubric(), exes.clone(), options).grade_all(2);
+        assert_eq!(
+            report.score,
+            report.max_score,
+            "{isolation:?}\n{}",
+            explain(&report)
+        );
+    }
+}
+
 /// Grades one binary of lab14-broken as `part`; see [`Lab::assert_fixture_fails`].
 fn fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
     LAB.assert_fixture_fails("lab14-broken", bin, part, expected, saying);

@@ -201,7 +201,8 @@ pub(super) fn objects_removed(case: &Case<'_>) -> Result<(), String> {
                 "the socket file {path} (made by bind in {by}) was never removed: it stays \
                  after the program ends, and the next bind to that path fails with \
                  EADDRINUSE (by hand: rm {path}); remove it (std::fs::remove_file) once \
-                 every worker has connected"
+                 nobody needs to connect any more (every worker has connected, or the server \
+                 is shutting down)"
             ),
         });
     }

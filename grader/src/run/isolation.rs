@@ -124,7 +124,7 @@ pub fn user_namespaces_work() -> bool {
     static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(|| {
         let maps = UserMaps::for_this_user();
-        child_succeeds(|| enter_user_namespaces(&maps, false).is_ok())
+        child_succeeds(|| enter_user_namespaces(&maps, false, true).is_ok())
     })
 }
 
@@ -173,12 +173,20 @@ impl UserMaps {
 /// namespace (mapping root to the grader's uid), then new PID (for its children), IPC,
 /// mount and network namespaces and the private mounts of [`enter_private_namespaces`].
 /// Only raw system calls on buffers made before the fork: async-signal-safe.
-pub fn enter_user_namespaces(maps: &UserMaps, keep_tmp: bool) -> std::io::Result<()> {
-    let flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWNET;
+///
+/// `own_network`: false keeps the machine's network namespace, for a run whose grader-side
+/// client must reach it over TCP: without privileges the grader cannot enter a network
+/// namespace owned by another user namespace (setns needs CAP_SYS_ADMIN in its own).
+pub fn enter_user_namespaces(
+    maps: &UserMaps,
+    keep_tmp: bool,
+    own_network: bool,
+) -> std::io::Result<()> {
+    let mut flags =
+        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
+    if own_network {
+        flags |= libc::CLONE_NEWNET;
+    }
     // SAFETY: unshare takes flags only.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -186,7 +194,9 @@ pub fn enter_user_namespaces(maps: &UserMaps, keep_tmp: bool) -> std::io::Result
     write_proc_self(c"/proc/self/setgroups", b"deny")?;
     write_proc_self(c"/proc/self/uid_map", &maps.uid_map)?;
     write_proc_self(c"/proc/self/gid_map", &maps.gid_map)?;
-    loopback_up()?;
+    if own_network {
+        loopback_up()?;
+    }
     private_mounts(keep_tmp)
 }
 
