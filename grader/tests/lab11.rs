@@ -10,7 +10,6 @@
 mod common;
 
 use common::proof::{Lab, explain, failed};
-use grader::grade::Status;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -18,24 +17,12 @@ const LAB: Lab = Lab("lab11");
 
 #[test]
 fn solutions_score_full_marks() {
-    let report = LAB.grade_both(LAB.package_exes("lab11-solution"), 1.0);
-    assert_eq!(report.score, report.max_score, "{}", explain(&report));
-    assert_eq!(report.max_score, 60);
+    LAB.assert_solutions_score_full_marks(60);
 }
 
 #[test]
 fn stubs_score_zero_and_show_their_todo_messages() {
-    let report = LAB.grade_both(LAB.package_exes("lab11"), 1.0);
-    assert_eq!(report.score, 0, "{}", explain(&report));
-    for check in &report.checks {
-        assert_eq!(check.status, Status::Failed, "{}", check.id);
-        assert!(
-            check.message.contains("not yet implemented"),
-            "{}: {}",
-            check.id,
-            check.message
-        );
-    }
+    LAB.assert_stubs_score_zero("not yet implemented");
 }
 
 /// Grades one binary of lab11-broken as `part` (see [`Lab::assert_fixture_fails`]), and

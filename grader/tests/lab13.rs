@@ -9,31 +9,18 @@
 #[macro_use]
 mod common;
 
-use common::proof::{Lab, explain};
-use grader::grade::Status;
+use common::proof::Lab;
 
 const LAB: Lab = Lab("lab13");
 
 #[test]
 fn solutions_score_full_marks() {
-    let report = LAB.grade_both(LAB.package_exes("lab13-solution"), 1.0);
-    assert_eq!(report.score, report.max_score, "{}", explain(&report));
-    assert_eq!(report.max_score, 22);
+    LAB.assert_solutions_score_full_marks(22);
 }
 
 #[test]
 fn stubs_score_zero_and_show_their_todo_messages() {
-    let report = LAB.grade_both(LAB.package_exes("lab13"), 1.0);
-    assert_eq!(report.score, 0, "{}", explain(&report));
-    for check in &report.checks {
-        assert_eq!(check.status, Status::Failed, "{}", check.id);
-        assert!(
-            check.message.contains("not yet implemented: step 1:"),
-            "{}: {}",
-            check.id,
-            check.message
-        );
-    }
+    LAB.assert_stubs_score_zero("not yet implemented: step 1:");
 }
 
 /// Grades one binary of lab13-broken as `part`; see [`Lab::assert_fixture_fails`].

@@ -17,24 +17,12 @@ const LAB: Lab = Lab("lab14");
 
 #[test]
 fn solutions_score_full_marks() {
-    let report = LAB.grade_both(LAB.package_exes("lab14-solution"), 1.0);
-    assert_eq!(report.score, report.max_score, "{}", explain(&report));
-    assert_eq!(report.max_score, 40);
+    LAB.assert_solutions_score_full_marks(40);
 }
 
 #[test]
 fn stubs_score_zero_and_show_their_todo_messages() {
-    let report = LAB.grade_both(LAB.package_exes("lab14"), 1.0);
-    assert_eq!(report.score, 0, "{}", explain(&report));
-    for check in &report.checks {
-        assert_eq!(check.status, Status::Failed, "{}", check.id);
-        assert!(
-            check.message.contains("not yet implemented: step 1:"),
-            "{}: {}",
-            check.id,
-            check.message
-        );
-    }
+    LAB.assert_stubs_score_zero("not yet implemented: step 1:");
 }
 
 /// The grader reaches the server over TCP however the run is fenced off: in a network

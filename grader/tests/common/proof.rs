@@ -49,6 +49,30 @@ impl Lab {
         filtered
     }
 
+    /// The reference solutions (package `labNN-solution`) get full marks, in both tracing
+    /// modes, and the rubric is worth `max_score`.
+    pub fn assert_solutions_score_full_marks(&self, max_score: u32) {
+        let report = self.grade_both(self.package_exes(&format!("{}-solution", self.0)), 1.0);
+        assert_eq!(report.score, report.max_score, "{}", explain(&report));
+        assert_eq!(report.max_score, max_score);
+    }
+
+    /// The untouched stubs (package `labNN`) get zero: every check fails, and its message
+    /// shows the `todo!` the run stopped at (it contains `saying`).
+    pub fn assert_stubs_score_zero(&self, saying: &str) {
+        let report = self.grade_both(self.package_exes(self.0), 1.0);
+        assert_eq!(report.score, 0, "{}", explain(&report));
+        for check in &report.checks {
+            assert_eq!(check.status, Status::Failed, "{}", check.id);
+            assert!(
+                check.message.contains(saying),
+                "{}: {}",
+                check.id,
+                check.message
+            );
+        }
+    }
+
     /// Part name → executable, from a package's `src/bin/<part>.rs`.
     pub fn package_exes(&self, package: &str) -> BTreeMap<String, PathBuf> {
         let bins = super::package_bins(package);
