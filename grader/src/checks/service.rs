@@ -31,8 +31,7 @@ pub(super) fn client_script(case: &Case<'_>) -> Result<(), String> {
         ));
     }
     completed(case)?;
-    let waited_for_exit = run.client.iter().any(|s| s.step.starts_with("wait up to"));
-    if waited_for_exit {
+    if run.client.iter().any(|s| s.awaited_exit) {
         let root = run.trace.root().expect("checked by completed()");
         if root.end != Some(End::Exited { code: 0 }) {
             return Err(format!(

@@ -110,6 +110,10 @@ pub struct StepOutcome {
     pub ok: bool,
     /// What went wrong (empty when ok).
     pub detail: String,
+    /// The step waited for the program to exit (`wait-exit`): its exit status is then
+    /// part of the verdict.
+    #[serde(default)]
+    pub awaited_exit: bool,
 }
 
 /// How long `connect` keeps retrying while the server gets ready.
@@ -184,6 +188,7 @@ pub fn run_script(script: &ClientScript, live: &LiveSet, enter_netns: bool) -> V
                 step: "read the rubric's address".to_string(),
                 ok: false,
                 detail: e,
+                awaited_exit: false,
             });
             return outcomes;
         }
@@ -211,6 +216,7 @@ pub fn run_script(script: &ClientScript, live: &LiveSet, enter_netns: bool) -> V
                     "the grader cannot reach the program's loopback: {}",
                     std::io::Error::last_os_error()
                 ),
+                awaited_exit: false,
             });
             return outcomes;
         }
@@ -338,6 +344,7 @@ impl Client<'_> {
             step: described,
             ok: result.is_ok(),
             detail: result.err().unwrap_or_default(),
+            awaited_exit: matches!(step, Step::WaitExit { .. }),
         }
     }
 

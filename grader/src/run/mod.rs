@@ -362,6 +362,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
                     step: "run the client script".to_string(),
                     ok: false,
                     detail: "the grader's client failed".to_string(),
+                    awaited_exit: false,
                 }]
             })
         })

@@ -625,8 +625,7 @@ impl Tracer<'_> {
         }
         if record
             && SIGNAL_SEND_CALLS.contains(&sysno)
-            && self.trace.processes[proc].parent == Some(0)
-            && self.signal_target(sysno, &args) == Some(0)
+            && self.is_worker_to_parent(proc, self.signal_target(sysno, &args))
         {
             self.maybe_hold(tid, proc, HoldPoint::BeforeSignallingParent);
         }
@@ -966,21 +965,18 @@ impl Tracer<'_> {
                 // siginfo_t: si_signo, si_errno, si_code, padding, then for a queued signal
                 // si_pid, si_uid and si_value (whose int is at byte 24).
                 let value = info.and_then(|addr| read_i32(tid, addr + 24));
-                let at = call.entered_at;
+                let to = self.signal_target(s, args);
                 let event = Event::SignalSent {
                     syscall: s.name().to_string(),
                     to_pid: to_pid as i32 as i64,
-                    to: self.signal_target(s, args),
+                    to,
                     signal: signal as i32,
                     value,
                     ret,
-                    at,
+                    at: call.entered_at,
                 };
                 self.trace.processes[proc].events.push(event);
-                if ret == 0
-                    && self.trace.processes[proc].parent == Some(0)
-                    && self.signal_target(s, args) == Some(0)
-                {
+                if ret == 0 && self.is_worker_to_parent(proc, to) {
                     self.maybe_hold(tid, proc, HoldPoint::AfterSignallingParent);
                 }
                 return;
@@ -1025,6 +1021,12 @@ impl Tracer<'_> {
             _ => return,
         };
         self.trace.processes[proc].events.push(event);
+    }
+
+    /// True if `proc` is a child of the program's first process and `to` is that process:
+    /// the signals the forced orderings hold around.
+    fn is_worker_to_parent(&self, proc: ProcId, to: Option<ProcId>) -> bool {
+        self.trace.processes[proc].parent == Some(0) && to == Some(0)
     }
 
     /// The run's process a signal-sending call targets (a positive pid, as the sender sees
