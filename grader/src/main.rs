@@ -99,6 +99,9 @@ struct LimitArgs {
     /// Processes a run may create, counted by the tracer [default: 64].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_processes: Option<u64>,
+    /// Tasks (processes and threads) a run may create [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_tasks: Option<u64>,
 }
 
 impl LimitArgs {
@@ -116,6 +119,7 @@ impl LimitArgs {
             max_processes: self
                 .max_processes
                 .map_or(limits.max_processes, |n| n as usize),
+            max_tasks: self.max_tasks.map_or(limits.max_tasks, |n| n as usize),
             ..limits
         }
     }

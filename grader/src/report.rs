@@ -108,6 +108,7 @@ pub fn trace_summary(outcome: &crate::run::RunOutcome) -> String {
         crate::run::RunStatus::Completed => "completed",
         crate::run::RunStatus::TimedOut => "timed out",
         crate::run::RunStatus::ProcessLimit => "stopped at the process limit",
+        crate::run::RunStatus::TaskLimit => "stopped at the task (thread) limit",
     };
     let _ = writeln!(
         out,

@@ -116,6 +116,35 @@ fn a_program_that_ptraces_itself_is_refused_by_the_kernel(isolation: Option<Isol
     assert_eq!(outcome.stdout.text(), "traceme returned -1\n");
 }
 
+/// Tasks born while their group exits (their first stop is their exit, or their creator's
+/// clone event never comes) never wedge the tracer: every run ends by itself, in both
+/// tracing modes, many times over.
+fn threads_born_while_their_group_exits_never_hang_the_tracer(isolation: Option<Isolation>) {
+    let exe = common::package_bins("hostile")["main"].clone();
+    for full in [false, true] {
+        for _ in 0..4 {
+            let outcome =
+                common::run_isolated(&exe, &["thread-exit-race"], b"", full, 20.0, isolation);
+            assert_eq!(outcome.status, RunStatus::Completed, "full: {full}");
+            assert_eq!(outcome.stdout.text(), "survived 40 rounds\n");
+            common::assert_no_survivors(&outcome.trace.pids());
+        }
+    }
+}
+
+fn a_thread_flood_is_stopped_at_the_task_limit(isolation: Option<Isolation>) {
+    for full in [false, true] {
+        let exe = common::package_bins("hostile")["main"].clone();
+        let outcome = common::run_isolated(&exe, &["thread-flood"], b"", full, 20.0, isolation);
+        assert_eq!(outcome.status, RunStatus::TaskLimit, "full: {full}");
+        let threads: usize = outcome.trace.processes.iter().map(|p| p.threads).sum();
+        // The cap is 256 tasks; a few more may be born while the kill goes out.
+        assert!((255..400).contains(&threads), "{threads} threads");
+        assert!(outcome.wall < Duration::from_secs(15), "{:?}", outcome.wall);
+        common::assert_no_survivors(&outcome.trace.pids());
+    }
+}
+
 /// `kill(-1, SIGKILL)` from a namespaced run reaches nothing outside it: a process of the
 /// grader's own outlives it. Never run in the fallback, where it would kill every process of
 /// the user (as `nobody`, the other tests' programs; as a plain user, the test itself).
@@ -176,6 +205,8 @@ macro_rules! in_both_isolations {
 
 in_both_isolations!(
     kill_everyone,
+    threads_born_while_their_group_exits_never_hang_the_tracer,
+    a_thread_flood_is_stopped_at_the_task_limit,
     a_fork_flood_is_stopped_at_the_process_limit,
     a_setsid_daemon_holding_stdout_is_killed_when_the_parent_ends,
     four_gib_of_output_is_counted_and_cut,

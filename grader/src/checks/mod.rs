@@ -280,6 +280,14 @@ pub fn completed(case: &Case<'_>) -> Result<(), String> {
                 run.trace.processes.len()
             ));
         }
+        RunStatus::TaskLimit => {
+            let threads: usize = run.trace.processes.iter().map(|p| p.threads).sum();
+            return Err(format!(
+                "the program created {} processes and {threads} threads, more tasks than the \
+                 limit; it was killed (threads started inside a loop?)",
+                run.trace.processes.len()
+            ));
+        }
         RunStatus::Completed => {}
     }
     if let Some(panic) = panic_message(&run.stderr.text()) {

@@ -40,6 +40,10 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Processes the run may create, counted by the tracer.
     pub max_processes: usize,
+    /// Tasks (processes and threads) the run may create, counted by the tracer (and by
+    /// RLIMIT_NPROC where the run has a uid of its own).
+    #[serde(default = "default_max_tasks")]
+    pub max_tasks: usize,
     /// RLIMIT_CPU, seconds.
     pub cpu_secs: u64,
     /// RLIMIT_AS, bytes.
@@ -56,12 +60,17 @@ impl Default for Limits {
             wall: Duration::from_secs(10),
             output_bytes: 1 << 20,
             max_processes: 64,
+            max_tasks: default_max_tasks(),
             cpu_secs: 60,
             address_space: 4 << 30,
             file_size: 64 << 20,
             open_files: 256,
         }
     }
+}
+
+fn default_max_tasks() -> usize {
+    256
 }
 
 /// What to run.
@@ -97,6 +106,8 @@ pub enum RunStatus {
     TimedOut,
     /// It created more processes than allowed; every process was killed.
     ProcessLimit,
+    /// It created more tasks (threads included) than allowed; every process was killed.
+    TaskLimit,
 }
 
 /// Everything one run produced.
@@ -299,6 +310,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         stdout_target,
         stderr_target,
         max_processes: limits.max_processes,
+        max_tasks: limits.max_tasks,
         shims,
         hold: spec.hold,
     };
@@ -393,6 +405,8 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     };
     let status = if outcome.process_limit_hit {
         RunStatus::ProcessLimit
+    } else if outcome.task_limit_hit {
+        RunStatus::TaskLimit
     } else if hang.is_some() {
         RunStatus::TimedOut
     } else {

@@ -43,6 +43,16 @@ impl LiveSet {
         inner.pidfds.insert(pid, pidfd);
     }
 
+    /// Kills a task the tracer could not place in the run (its creator vanished before
+    /// telling who it is), through a pidfd, and counts it as killed.
+    pub fn kill_stray(&self, pid: i32) {
+        let mut inner = self.lock();
+        if let Some(pidfd) = pidfd_open(pid) {
+            send_kill(&pidfd);
+            inner.killed.insert(pid);
+        }
+    }
+
     /// Stops holding a process the tracer has reaped.
     pub fn remove(&self, pid: i32) {
         self.lock().pidfds.remove(&pid);

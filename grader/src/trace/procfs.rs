@@ -93,6 +93,11 @@ pub fn tgid(tid: i32) -> Option<i32> {
     status_field(tid, "Tgid")?.parse().ok()
 }
 
+/// A task's parent process.
+pub fn ppid(tid: i32) -> Option<i32> {
+    status_field(tid, "PPid")?.parse().ok()
+}
+
 /// A task's pid as seen inside its own (innermost) PID namespace: what the program's own
 /// calls (`wait4`'s result, `getpid`) use.
 pub fn ns_pid(tid: i32) -> Option<i32> {

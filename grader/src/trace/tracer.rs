@@ -46,6 +46,9 @@ pub struct TracerConfig {
     pub stderr_target: String,
     /// More processes than this and the run is stopped (RLIMIT_NPROC does not bind root).
     pub max_processes: usize,
+    /// More tasks alive at once (processes and threads) than this and the run is stopped:
+    /// a thread flood would otherwise exhaust the machine's pids.
+    pub max_tasks: usize,
     /// How many generations of shims stand before the program: 0, or 1 (the pid given to
     /// [`follow`] is a namespace's init, whose first fork child is the program), or 2 (it
     /// makes the namespaces and forks the init, which forks the program). Shims are followed
@@ -61,6 +64,8 @@ pub struct TraceOutcome {
     pub trace: Trace,
     /// The run created more than `max_processes` processes and was killed.
     pub process_limit_hit: bool,
+    /// The run created more than `max_tasks` tasks (threads included) and was killed.
+    pub task_limit_hit: bool,
 }
 
 /// A thread the tracer follows.
@@ -71,6 +76,16 @@ struct Task {
     /// The signals whose handlers are running on this thread, innermost last: pushed at the
     /// delivery of a handled signal, popped at the handler's `rt_sigreturn`.
     handlers: Vec<i32>,
+}
+
+impl Task {
+    fn of(proc: ProcId) -> Task {
+        Task {
+            proc,
+            pending: None,
+            handlers: Vec::new(),
+        }
+    }
 }
 
 struct Pending {
@@ -102,8 +117,10 @@ struct Tracer<'a> {
     trace: Trace,
     procs: Vec<ProcState>,
     tasks: HashMap<i32, Task>,
-    /// New tasks whose first stop arrived before their creator's fork event.
-    early_stops: HashSet<i32>,
+    /// New tasks whose first stop arrived before their creator's fork event, and when. A
+    /// creator killed mid-clone never reports the event: such a task is adopted (or let
+    /// go) after [`EARLY_STOP_PATIENCE`], never left stopped.
+    early_stops: HashMap<i32, Instant>,
     /// New tasks announced by a fork event whose first stop has not arrived.
     awaiting_first_stop: HashSet<i32>,
     root_pid: i32,
@@ -116,6 +133,7 @@ struct Tracer<'a> {
     /// are reused).
     ns_pids: HashMap<i32, ProcId>,
     process_limit_hit: bool,
+    task_limit_hit: bool,
     workers: usize,
     /// Threads held stopped by the forced ordering ([`TracerConfig::hold`]).
     held: HashMap<i32, Held>,
@@ -146,7 +164,7 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
         trace,
         procs: Vec::new(),
         tasks: HashMap::new(),
-        early_stops: HashSet::new(),
+        early_stops: HashMap::new(),
         awaiting_first_stop: HashSet::new(),
         root_pid: root,
         root_started: false,
@@ -158,6 +176,7 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
         shims_to_come: config.shims.saturating_sub(1),
         ns_pids: HashMap::new(),
         process_limit_hit: false,
+        task_limit_hit: false,
         workers: 0,
         held: HashMap::new(),
         held_once: HashSet::new(),
@@ -171,8 +190,18 @@ pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome 
     TraceOutcome {
         trace: tracer.trace,
         process_limit_hit: tracer.process_limit_hit,
+        task_limit_hit: tracer.task_limit_hit,
     }
 }
+
+/// How long a new task's first stop waits for its creator's fork or clone event before the
+/// tracer adopts it from /proc (or lets it go): the event normally follows within
+/// microseconds, and never comes when the creator was killed in the middle of the call.
+const EARLY_STOP_PATIENCE: Duration = Duration::from_millis(50);
+
+/// After the run is torn down (every process sent SIGKILL), how long the tracer waits for
+/// the last exits before it gives up on them, so a run always ends (see `run::run`).
+pub const TEARDOWN_GRACE: Duration = Duration::from_secs(3);
 
 const OPTIONS: ptrace::Options = ptrace::Options::PTRACE_O_TRACESYSGOOD
     .union(ptrace::Options::PTRACE_O_TRACEFORK)
@@ -193,14 +222,7 @@ impl Tracer<'_> {
             live_tasks: 1,
             ..ProcState::default()
         });
-        self.tasks.insert(
-            pid,
-            Task {
-                proc: 0,
-                pending: None,
-                handlers: Vec::new(),
-            },
-        );
+        self.tasks.insert(pid, Task::of(0));
         self.root_pid = pid;
         self.live.set_root(pid);
         self.note_ns_pid(pid, 0);
@@ -224,22 +246,89 @@ impl Tracer<'_> {
     }
 
     fn run(&mut self) {
+        let mut teardown_since: Option<Instant> = None;
         while !self.tasks.is_empty() || !self.early_stops.is_empty() || !self.shims.is_empty() {
-            // While a process is held, poll: its condition may come true without any stop
-            // (the parent falls asleep in a wait), and its time bound passes silently.
-            let (tid, status) = match wait_any(!self.held.is_empty()) {
+            if teardown_since.is_none() && self.live.is_killing() {
+                teardown_since = Some(Instant::now());
+            }
+            if teardown_since.is_some_and(|since| since.elapsed() > TEARDOWN_GRACE) {
+                // Every process was sent SIGKILL long ago; whatever the kernel still holds
+                // back must not hold the grader (the report says the run was killed).
+                break;
+            }
+            // Poll while a process is held (its condition may come true without any stop,
+            // and its time bound passes silently), while a new task waits for its
+            // creator's event, and during teardown, which is bounded.
+            let poll =
+                !self.held.is_empty() || !self.early_stops.is_empty() || teardown_since.is_some();
+            let (tid, status) = match wait_any(poll) {
                 Waited::Stop(tid, status) => (tid, status),
                 Waited::Idle => {
-                    self.release_holds();
+                    self.after_stop();
                     continue;
                 }
                 Waited::NoTracees => break,
             };
             self.on_wait_status(tid, status);
-            if !self.held.is_empty() {
+            self.after_stop();
+        }
+    }
+
+    /// What time alone decides: holds whose bound passed, new tasks whose creator's event
+    /// never came; and during teardown, nothing stays stopped.
+    fn after_stop(&mut self) {
+        if !self.held.is_empty() {
+            if self.live.is_killing() {
+                // Killed processes must run to die.
+                let held: Vec<i32> = self.held.drain().map(|(tid, _)| tid).collect();
+                for tid in held {
+                    restart(tid, libc::PTRACE_CONT, 0);
+                }
+            } else {
                 self.release_holds();
             }
         }
+        if !self.early_stops.is_empty() {
+            let now = Instant::now();
+            let stale: Vec<i32> = self
+                .early_stops
+                .iter()
+                .filter(|(_, since)| {
+                    self.live.is_killing() || now.duration_since(**since) >= EARLY_STOP_PATIENCE
+                })
+                .map(|(&tid, _)| tid)
+                .collect();
+            for tid in stale {
+                self.early_stops.remove(&tid);
+                self.adopt(tid);
+            }
+        }
+    }
+
+    /// A task whose creator's fork or clone event never came: a thread of a known process
+    /// joins it; a process whose parent is known joins as its child; anything else is
+    /// killed. Either way it is restarted, never left stopped.
+    fn adopt(&mut self, tid: i32) {
+        let known = |pid: Option<i32>| pid.and_then(|pid| self.trace.by_pid(pid));
+        if let Some(proc) = known(procfs::tgid(tid)).filter(|_| !self.live.is_killing()) {
+            self.procs[proc].live_tasks += 1;
+            self.trace.processes[proc].threads += 1;
+            self.tasks.insert(tid, Task::of(proc));
+            return self.resume(tid, 0);
+        }
+        if let Some(parent) = known(procfs::ppid(tid)).filter(|_| !self.live.is_killing())
+            && let Some(&parent_tid) = self
+                .tasks
+                .iter()
+                .find(|(_, task)| task.proc == parent)
+                .map(|(tid, _)| tid)
+        {
+            // As if the event had come: on_spawn finds the task waiting and resumes it.
+            self.early_stops.insert(tid, Instant::now());
+            return self.on_spawn(parent_tid, tid, false);
+        }
+        self.live.kill_stray(tid);
+        restart(tid, libc::PTRACE_CONT, 0);
     }
 
     fn on_wait_status(&mut self, tid: i32, status: i32) {
@@ -251,7 +340,7 @@ impl Tracer<'_> {
             let sig = libc::WSTOPSIG(status);
             let event = status >> 16;
             if !self.tasks.contains_key(&tid) {
-                self.on_unknown_stop(tid);
+                self.on_unknown_stop(tid, event);
             } else if !self.root_started && tid == self.root_pid {
                 self.on_root_exec(tid);
             } else if sig == libc::SIGTRAP | 0x80 {
@@ -361,7 +450,7 @@ impl Tracer<'_> {
                 } else {
                     self.add_root(child);
                 }
-                if !self.early_stops.remove(&child) {
+                if self.early_stops.remove(&child).is_none() {
                     self.awaiting_first_stop.insert(child);
                 } else if next_is_shim {
                     restart(child, libc::PTRACE_CONT, 0); // Waiting at its first stop.
@@ -386,10 +475,15 @@ impl Tracer<'_> {
         self.resume(tid, 0);
     }
 
-    fn on_unknown_stop(&mut self, tid: i32) {
+    fn on_unknown_stop(&mut self, tid: i32, event: i32) {
+        if event == libc::PTRACE_EVENT_EXIT {
+            // A task born while its group exits: its first stop is its exit. Nothing of it
+            // is left to trace, and waiting for the creator's event could wait forever.
+            return restart(tid, libc::PTRACE_CONT, 0);
+        }
         // A new child stopped before its creator's fork event told us who it is. Hold it
-        // until the event arrives, so it inherits the right mode.
-        self.early_stops.insert(tid);
+        // until the event arrives (briefly: see `after_stop`), so it inherits the right mode.
+        self.early_stops.entry(tid).or_insert_with(Instant::now);
     }
 
     fn on_gone(&mut self, tid: i32, status: i32) {
@@ -433,7 +527,7 @@ impl Tracer<'_> {
         match event {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::getevent(Pid::from_raw(tid)) {
-                    self.on_spawn(tid, child as i32);
+                    self.on_spawn(tid, child as i32, event == libc::PTRACE_EVENT_CLONE);
                 }
             }
             libc::PTRACE_EVENT_EXEC => self.on_exec(tid),
@@ -444,10 +538,13 @@ impl Tracer<'_> {
         self.resume(tid, 0);
     }
 
-    fn on_spawn(&mut self, parent_tid: i32, child: i32) {
+    /// A new task, from its creator's fork (`cloned` false) or clone event.
+    fn on_spawn(&mut self, parent_tid: i32, child: i32, cloned: bool) {
         let parent = self.tasks[&parent_tid].proc;
         let parent_pid = self.trace.processes[parent].pid;
-        let thread = procfs::tgid(child).is_some_and(|tgid| tgid == parent_pid);
+        // A clone already gone has no /proc entry to tell its kind: it is taken for a
+        // thread, so a task that vanished at once is never counted as a worker.
+        let thread = cloned && procfs::tgid(child).is_none_or(|tgid| tgid == parent_pid);
         let proc = if thread {
             self.trace.processes[parent].threads += 1;
             self.procs[parent].live_tasks += 1;
@@ -486,15 +583,12 @@ impl Tracer<'_> {
             child: proc,
             thread,
         });
-        self.tasks.insert(
-            child,
-            Task {
-                proc,
-                pending: None,
-                handlers: Vec::new(),
-            },
-        );
-        if self.early_stops.remove(&child) {
+        self.tasks.insert(child, Task::of(proc));
+        if self.tasks.len() > self.config.max_tasks && !self.task_limit_hit {
+            self.task_limit_hit = true;
+            self.live.kill_all();
+        }
+        if self.early_stops.remove(&child).is_some() {
             self.resume(child, 0);
         } else {
             self.awaiting_first_stop.insert(child);
