@@ -541,7 +541,8 @@ impl Client<'_> {
     }
 }
 
-/// The largest reply the grader reads (a factor list of the largest u64 fits easily).
+/// The largest reply the grader reads: more than any factor list needs (no u64 has more than
+/// 184,320 divisors, `lab14::MAX_DIVISORS`; lab14's `wire::MAX_REPLY` is 8 + 8 · 184,320).
 const MAX_REPLY: usize = 8 + 8 * 200_000;
 
 struct Reply {
