@@ -13,8 +13,18 @@ use grader::trace::End;
 use std::time::Duration;
 
 fn hostile(mode: &str, wall_secs: f64, isolation: Option<Isolation>) -> RunOutcome {
+    hostile_with(mode, &[], wall_secs, isolation)
+}
+
+fn hostile_with(
+    mode: &str,
+    args: &[&str],
+    wall_secs: f64,
+    isolation: Option<Isolation>,
+) -> RunOutcome {
     let exe = common::package_bins("hostile")["main"].clone();
-    let outcome = common::run_isolated(&exe, &[mode], b"", false, wall_secs, isolation);
+    let args: Vec<&str> = std::iter::once(mode).chain(args.iter().copied()).collect();
+    let outcome = common::run_isolated(&exe, &args, b"", false, wall_secs, isolation);
     let expected = isolation.unwrap_or_else(|| grader::run::isolation::detect().unwrap());
     assert_eq!(outcome.isolation, expected);
     common::assert_no_survivors(&outcome.trace.pids());
@@ -145,6 +155,64 @@ fn a_thread_flood_is_stopped_at_the_task_limit(isolation: Option<Isolation>) {
     }
 }
 
+/// The lines `attempt: result` the `escape` mode printed.
+fn attempts(outcome: &RunOutcome) -> std::collections::BTreeMap<String, String> {
+    outcome
+        .stdout
+        .text()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every way out of a run a submission could try, in every isolation: never root, no
+/// capabilities, no controlling terminal, no inherited descriptor, no way to signal the
+/// grader, read its /proc or enter its namespaces; as root, no write to a directory only
+/// root may write to.
+fn no_way_out(isolation: Option<Isolation>) {
+    let closed = tempfile::tempdir_in(common::root().join("target")).unwrap();
+    let grader_pid = std::process::id().to_string();
+    let closed_path = closed.path().to_str().unwrap();
+    let outcome = hostile_with("escape", &[&grader_pid, closed_path], 10.0, isolation);
+    let chosen = outcome.isolation;
+    let tried = attempts(&outcome);
+    let root = grader::run::isolation::is_root();
+    assert_ne!(tried["Uid"], "", "{tried:?}");
+    // In a user namespace it is root there (and no one outside): its uid inside says
+    // nothing; the write it could not make does.
+    if root && chosen != Isolation::UserNamespaces {
+        assert!(
+            tried["Uid"].parse::<u32>().unwrap() >= grader::run::isolation::RUN_UID_BASE,
+            "{tried:?}"
+        );
+    }
+    for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+        assert_eq!(tried[set], "0000000000000000", "{set}: {tried:?}");
+    }
+    assert_eq!(tried["NoNewPrivs"], "1", "{tried:?}");
+    for attempt in ["grader-exe", "grader-netns", "signal-grader", "dev-tty"] {
+        assert!(
+            tried[attempt].starts_with("refused"),
+            "{attempt}: {tried:?}"
+        );
+    }
+    if chosen == Isolation::Fallback {
+        // Its parent is the grader itself.
+        assert!(tried["signal-parent"].starts_with("refused"), "{tried:?}");
+    } else {
+        // Its own /proc shows the run alone (the namespace's init and the program).
+        assert!(
+            tried["visible-processes"].parse::<u32>().unwrap() <= 2,
+            "{tried:?}"
+        );
+    }
+    assert_eq!(tried["session-leader"], "true", "{tried:?}");
+    assert_eq!(tried["tty"], "0", "{tried:?}");
+    assert_eq!(tried["descriptors"], "3", "{tried:?}");
+    assert_eq!(std::fs::read_dir(closed.path()).unwrap().count(), 0);
+}
+
 /// `kill(-1, SIGKILL)` from a namespaced run reaches nothing outside it: a process of the
 /// grader's own outlives it. Never run in the fallback, where it would kill every process of
 /// the user (as `nobody`, the other tests' programs; as a plain user, the test itself).
@@ -204,6 +272,7 @@ macro_rules! in_both_isolations {
 }
 
 in_both_isolations!(
+    no_way_out,
     kill_everyone,
     threads_born_while_their_group_exits_never_hang_the_tracer,
     a_thread_flood_is_stopped_at_the_task_limit,

@@ -186,23 +186,17 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let user_namespaces = isolation == Isolation::UserNamespaces;
     let namespaces = privileged || user_namespaces;
     let shims = isolation.shims();
-    let user_maps = isolation::UserMaps::for_this_user();
-    // As root without a PID namespace, the program runs as `nobody`, from a copy it can
-    // read if its own directory is closed to others.
-    let as_nobody = !namespaces && isolation::is_root();
-    let staged = if as_nobody {
-        Some(stage_for_nobody(&spec.program)?)
-    } else {
-        None
-    };
+    // A root grader never runs student code as root: the run gets a uid of its own. A
+    // grader that is not root cannot give it another uid; in user namespaces the run is
+    // root of its own namespace only, and gives up even that before exec.
+    let run_user = isolation::is_root().then(isolation::RunUser::next);
+    let user_maps = isolation::UserMaps::for_user(run_user);
+    // The program runs from a copy when its uid could not reach it, or when it sits right
+    // in /tmp or /var/tmp, which a namespaced run sees as fresh directories of its own.
+    let staged = stage(&spec.program, run_user.is_some(), namespaces)?;
     let program = staged
         .as_ref()
         .map_or(spec.program.as_path(), |s| s.program.as_path());
-    // The program's own directory stays visible: a private /tmp would hide a program in it.
-    let keep_tmp = spec
-        .program
-        .canonicalize()
-        .is_ok_and(|p| p.starts_with("/tmp"));
     let hardening = hardening_filter().map_err(|e| RunError::Filter(e.to_string()))?;
     let interest_filter = if spec.full {
         None
@@ -223,12 +217,36 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         .as_ref()
         .is_some_and(|c| c.address.starts_with("tcp:"));
     // `{dir}` and `{port}`: outside /tmp, which a namespaced run sees privately.
-    let scratch = Scratch::for_spec(spec, as_nobody)?;
+    let scratch = Scratch::for_spec(spec, run_user)?;
+    let mounts = if namespaces {
+        let program_dir = program
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let scratch_dir = scratch
+            .dir
+            .as_ref()
+            .and_then(|d| d.path().canonicalize().ok());
+        isolation::PrivateMounts::plan(program_dir.as_deref(), scratch_dir.as_deref())
+            .map_err(RunError::Isolation)?
+    } else {
+        isolation::PrivateMounts::none()
+    };
+    // The program may signal none of the grader's processes: a root grader's runs have
+    // another uid (or live in a PID namespace) for that; an unprivileged grader in the
+    // fallback refuses those calls with a filter.
+    let shield = if namespaces || run_user.is_some() {
+        None
+    } else {
+        Some(
+            crate::trace::interest::shield_filter(std::process::id() as i32)
+                .map_err(|e| RunError::Filter(e.to_string()))?,
+        )
+    };
     let mut command = Command::new(program);
     command
         .arg0(&spec.program)
-        .args(spec.args.iter().map(|arg| scratch.expand_os(arg)))
-        .process_group(0);
+        .args(spec.args.iter().map(|arg| scratch.expand_os(arg)));
     if !spec.inherit_stdio {
         command
             .stdin(Stdio::piped())
@@ -242,32 +260,55 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     }
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called (the grader is multi-threaded). It calls
-    // only setrlimit, unshare, mount, setuid, ptrace, fork, waitpid and prctl/seccomp (raw
-    // system calls), and allocates nothing: the filters were built before the fork and are
-    // only borrowed here.
+    // only setsid, setrlimit, unshare, mount, mkdir, setresuid, capset, ptrace, fork,
+    // waitpid, close_range and prctl/seccomp (raw system calls), and allocates nothing: the
+    // filters and mount plan were built before the fork and are only borrowed here.
     unsafe {
         command.pre_exec(move || {
+            // A session of its own: no controlling terminal, so /dev/tty cannot be opened
+            // and TIOCSTI reaches no one.
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             set_limit(libc::RLIMIT_CPU, limits.cpu_secs);
             set_limit(libc::RLIMIT_AS, limits.address_space);
             set_limit(libc::RLIMIT_FSIZE, limits.file_size);
             set_limit(libc::RLIMIT_NOFILE, limits.open_files);
             set_limit(libc::RLIMIT_CORE, 0);
+            if run_user.is_some() {
+                // Counted per uid: with a uid of its own, it counts this run alone (a
+                // little above the tracer's task cap, which speaks first).
+                set_limit(libc::RLIMIT_NPROC, limits.max_tasks as u64 + 16);
+            }
             if privileged {
-                isolation::enter_private_namespaces(keep_tmp)?;
+                isolation::enter_private_namespaces(&mounts)?;
+            }
+            if let Some(user) = run_user
+                && user_namespaces
+            {
+                // Before a user namespace is made, so that its root maps to this uid.
+                isolation::become_run_user(user)?;
             }
             if user_namespaces {
-                isolation::enter_user_namespaces(&user_maps, keep_tmp, !tcp_client)?;
+                isolation::enter_user_namespaces(&user_maps, &mounts, !tcp_client)?;
             }
-            if as_nobody {
-                isolation::drop_to_nobody()?;
+            if !namespaces {
+                isolation::give_up_privileges(run_user)?;
             }
             if libc::ptrace(libc::PTRACE_TRACEME, 0, 0usize, 0usize) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if namespaces {
                 // This process becomes a shim (the namespace's init, or the one that made
-                // the namespaces); only the last generation goes on to exec the program.
+                // the namespaces); only the last generation goes on to exec the program,
+                // without the privileges the shims needed.
                 isolation::shim_main(shims)?;
+                // In user namespaces it already is the run's user.
+                isolation::give_up_privileges(run_user.filter(|_| privileged))?;
+            }
+            isolation::close_inherited_descriptors();
+            if let Some(shield) = &shield {
+                seccompiler::apply_filter(shield).map_err(|_| std::io::Error::last_os_error())?;
             }
             seccompiler::apply_filter(&hardening).map_err(|_| std::io::Error::last_os_error())?;
             if let Some(filter) = &interest_filter
@@ -439,7 +480,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn for_spec(spec: &RunSpec, as_nobody: bool) -> Result<Scratch, RunError> {
+    fn for_spec(spec: &RunSpec, run_user: Option<isolation::RunUser>) -> Result<Scratch, RunError> {
         let texts = || {
             spec.args
                 .iter()
@@ -463,9 +504,8 @@ impl Scratch {
                 .prefix("grader-run-")
                 .tempdir_in(base)
                 .map_err(io)?;
-            if as_nobody {
-                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
-                    .map_err(io)?;
+            if let Some(user) = run_user {
+                std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.uid)).map_err(io)?;
             }
             Some(dir)
         } else {
@@ -546,18 +586,30 @@ impl NamespaceHandles {
     }
 }
 
-/// A copy of a program that `nobody` can execute, when the original sits where it cannot.
+/// A copy of the program, where the run could not execute the original.
 struct Staged {
     program: PathBuf,
-    _dir: Option<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
-fn stage_for_nobody(program: &Path) -> Result<Staged, RunError> {
-    if isolation::others_can_execute(program) {
-        return Ok(Staged {
-            program: program.to_path_buf(),
-            _dir: None,
+/// Copies the program into a directory of its own when a run with another uid
+/// (`other_uid`) could not reach it, or when a namespaced run would not see it: right in
+/// /tmp or /var/tmp, which it gets as fresh directories (a program deeper inside them is
+/// bound back at its own path, see [`isolation::PrivateMounts`]).
+fn stage(program: &Path, other_uid: bool, namespaces: bool) -> Result<Option<Staged>, RunError> {
+    let in_private_root = program
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .is_some_and(|dir| {
+            isolation::PRIVATE_TMPFS
+                .iter()
+                .any(|(root, _)| dir == Path::new(root))
         });
+    let unreachable = other_uid && !isolation::others_can_execute(program);
+    let hidden = namespaces && in_private_root;
+    if !(unreachable || hidden) {
+        return Ok(None);
     }
     let io = |source| RunError::Spawn {
         path: program.to_path_buf(),
@@ -574,10 +626,10 @@ fn stage_for_nobody(program: &Path) -> Result<Staged, RunError> {
     let copy = dir.path().join(name);
     std::fs::copy(program, &copy).map_err(io)?;
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
-    Ok(Staged {
+    Ok(Some(Staged {
         program: copy,
-        _dir: Some(dir),
-    })
+        _dir: dir,
+    }))
 }
 
 /// setrlimit for both soft and hard limits. Async-signal-safe.

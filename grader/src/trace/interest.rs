@@ -376,6 +376,54 @@ pub fn hardening_filter() -> Result<BpfProgram, seccompiler::BackendError> {
     filter.try_into()
 }
 
+/// The filter that keeps a run of an unprivileged grader without namespaces (same uid, same
+/// PID namespace) from reaching the grader: signals to the grader's process or process
+/// group or to everyone (`kill(-1)`), signals by thread id (which could name a grader
+/// thread), a pidfd of the grader, and tracing or reading and writing another process's
+/// memory. Each fails with EPERM, as it would for a process of another user.
+pub fn shield_filter(grader_pid: i32) -> Result<BpfProgram, seccompiler::BackendError> {
+    let equals = |arg: u8, value: i32| -> Result<SeccompRule, seccompiler::BackendError> {
+        SeccompRule::new(vec![SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            value as u32 as u64,
+        )?])
+    };
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(
+        Sysno::kill.id() as i64,
+        vec![
+            equals(0, grader_pid)?,
+            equals(0, -grader_pid)?,
+            equals(0, -1)?,
+        ],
+    );
+    for sysno in [
+        Sysno::tgkill,
+        Sysno::rt_sigqueueinfo,
+        Sysno::rt_tgsigqueueinfo,
+        Sysno::pidfd_open,
+    ] {
+        rules.insert(sysno.id() as i64, vec![equals(0, grader_pid)?]);
+    }
+    for sysno in [
+        Sysno::tkill,
+        Sysno::ptrace,
+        Sysno::process_vm_readv,
+        Sysno::process_vm_writev,
+    ] {
+        rules.insert(sysno.id() as i64, vec![]);
+    }
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        native_arch(),
+    )?;
+    filter.try_into()
+}
+
 fn native_arch() -> seccompiler::TargetArch {
     #[cfg(target_arch = "x86_64")]
     {
