@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod checks;
+pub mod escape;
 pub mod formats;
 pub mod grade;
 pub mod harness;
