@@ -110,7 +110,11 @@ impl Report {
                         Status::Skipped
                     },
                     if failed {
-                        format!("the program does not build:\n{why}")
+                        // Compiler output quotes the student's source: each line marked.
+                        format!(
+                            "the program does not build:\n{}",
+                            crate::escape::quoted_lines(why, QUOTE)
+                        )
                     } else {
                         String::new()
                     },
@@ -120,6 +124,10 @@ impl Report {
         Report::new(rubric, false, checks)
     }
 }
+
+/// What marks each line of program output that a message quotes as a block (see
+/// [`crate::escape::quoted_lines`]): a line of it cannot pass for a line of the report.
+pub const QUOTE: &str = "│ ";
 
 /// Grades one submission against one rubric.
 pub struct Grading {

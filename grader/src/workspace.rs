@@ -75,6 +75,9 @@ pub fn build_bins_with(
             "--quiet",
             "--bins",
             "--message-format=json-render-diagnostics",
+            // Its errors are quoted in reports, where an escape sequence is shown as text
+            // (CARGO_TERM_COLOR=always, as CI sets it, would fill them with `\x1b[…m`).
+            "--color=never",
         ])
         .args(["-p", package]);
     if let Some(dir) = &options.target_dir {

@@ -1,6 +1,7 @@
 //! Which channel carried the results, and whether pipe and socket ends were closed.
 
 use super::{Case, Mechanism};
+use crate::escape::visible;
 use crate::trace::{Event, Process, Stream, Trace};
 use std::collections::BTreeSet;
 
@@ -50,15 +51,15 @@ fn forbidden_channel(trace: &Trace, mechanism: Mechanism) -> Option<String> {
                     {
                         continue;
                     }
-                    format!("opened {path} for writing")
+                    format!("opened {} for writing", visible(path))
                 }
                 Event::Mknod { path, mode, ret: 0 } => {
                     if !is_fifo(*mode) {
-                        format!("made the special file {path}")
+                        format!("made the special file {}", visible(path))
                     } else if mechanism == Mechanism::Fifo {
                         continue;
                     } else {
-                        format!("made the FIFO {path}")
+                        format!("made the FIFO {}", visible(path))
                     }
                 }
                 Event::Socket { domain, ret } if *ret >= 0 => {
@@ -77,7 +78,7 @@ fn forbidden_channel(trace: &Trace, mechanism: Mechanism) -> Option<String> {
                     if mechanism == Mechanism::Mqueue {
                         continue;
                     }
-                    format!("opened the message queue {name} (mq_open)")
+                    format!("opened the message queue {} (mq_open)", visible(name))
                 }
                 Event::OtherIpc { syscall, ret } if *ret >= 0 => format!("called {syscall}"),
                 Event::MmapShared { ret, .. } if *ret >= 0 => {
@@ -184,7 +185,7 @@ fn fifo_carried_results(trace: &Trace) -> Result<(), String> {
                 .to_string()
         });
     }
-    let shown = fifos.iter().next().copied().unwrap_or_default();
+    let shown = visible(fifos.iter().next().copied().unwrap_or_default());
     for (_, worker) in trace.children_of(0) {
         if !had_fifo_open(worker, &fifos, true) {
             return Err(format!(
@@ -299,7 +300,7 @@ fn socket_carried_results(trace: &Trace) -> Result<(), String> {
         });
         if !via_path && !via_pair {
             let how = match paths.first() {
-                Some(path) => format!("it never connected to {path}"),
+                Some(path) => format!("it never connected to {}", visible(path)),
                 None => "it never had an end of the socket pair".to_string(),
             };
             return Err(format!(
@@ -399,7 +400,7 @@ pub(super) fn closes_unused_socket_ends(case: &Case<'_>) -> Result<(), String> {
                     worker.name(),
                     fd.fd,
                     listener.fd,
-                    listener.path
+                    visible(listener.path)
                 ));
             }
         }
@@ -572,7 +573,7 @@ fn posix_shm_carried_results(trace: &Trace) -> Result<(), String> {
             _ => None,
         })
         .collect();
-    let Some(&object) = created_before_fork.first() else {
+    let Some(&raw_object) = created_before_fork.first() else {
         return Err(if !forked {
             "the parent forked no worker".to_string()
         } else if objects.is_empty() {
@@ -593,6 +594,7 @@ fn posix_shm_carried_results(trace: &Trace) -> Result<(), String> {
         ));
     }
     let mappings = super::lifecycle::mappings(trace);
+    let object = visible(raw_object);
     for (process, mapped) in trace.processes.iter().zip(&mappings) {
         if let Some(other) = mapped.others.first() {
             return Err(format!(
@@ -602,7 +604,7 @@ fn posix_shm_carried_results(trace: &Trace) -> Result<(), String> {
             ));
         }
     }
-    if !mappings[0].ever.iter().any(|p| p == object) {
+    if !mappings[0].ever.iter().any(|p| p == raw_object) {
         return Err(format!(
             "the parent never mapped {object} with MAP_SHARED: without it, what a worker \
              writes stays in that worker (a MAP_PRIVATE mapping, or anonymous memory, is each \
@@ -610,7 +612,7 @@ fn posix_shm_carried_results(trace: &Trace) -> Result<(), String> {
         ));
     }
     for (id, worker) in trace.children_of(0) {
-        if !mappings[id].ever.iter().any(|p| p == object) {
+        if !mappings[id].ever.iter().any(|p| p == raw_object) {
             return Err(format!(
                 "{} never had {object} mapped MAP_SHARED: it could not have stored its factors \
                  there (mmap before fork, so that the worker inherits the mapping)",

@@ -2,6 +2,7 @@
 //! rejected cleanly.
 
 use super::{Case, and_list};
+use crate::escape::{quoted, visible};
 use crate::trace::{End, Event};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +45,7 @@ pub(super) fn exited_zero_with_all_output(run: &crate::run::RunOutcome) -> Resul
             if first.is_empty() {
                 String::new()
             } else {
-                format!("; stderr says {first:?}")
+                format!("; stderr says {}", quoted(first))
             }
         ));
     }
@@ -67,7 +68,8 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
         Some(first) if first.trim_end() == PROMPT => {}
         Some(first) => {
             return Err(format!(
-                "expected the first line to be {PROMPT:?}, got {first:?}"
+                "expected the first line to be {PROMPT:?}, got {}",
+                quoted(first)
             ));
         }
         None => return Err("the program printed nothing on stdout".to_string()),
@@ -76,7 +78,8 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
         Some(last) if last.trim_end() == FINISHED && lines.len() > 1 => {}
         Some(last) => {
             return Err(format!(
-                "expected the last line to be {FINISHED:?}, got {last:?}"
+                "expected the last line to be {FINISHED:?}, got {}",
+                quoted(last)
             ));
         }
         None => unreachable!("lines has a first line"),
@@ -90,8 +93,9 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
             .and_then(|d| d.parse::<u64>().ok())
         else {
             return Err(format!(
-                "unexpected line {line:?}; every line between the prompt and {FINISHED:?} must \
-                 read `<d> is a factor`"
+                "unexpected line {}; every line between the prompt and {FINISHED:?} must \
+                 read `<d> is a factor`",
+                quoted(line)
             ));
         };
         *seen.entry(d).or_default() += 1;
@@ -158,14 +162,16 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         [] => return Err("expected one line starting with `error:` on stderr, got nothing".into()),
         [line] => {
             return Err(format!(
-                "expected the stderr line to start with `error:`, got {line:?}"
+                "expected the stderr line to start with `error:`, got {}",
+                quoted(line)
             ));
         }
         _ => {
+            let shown: Vec<String> = lines.iter().map(|l| quoted(l)).collect();
             return Err(format!(
-                "expected one line on stderr, got {}: {:?}",
+                "expected one line on stderr, got {}: [{}]",
                 lines.len(),
-                lines
+                shown.join(", ")
             ));
         }
     }
@@ -174,15 +180,17 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
         .iter()
         .filter_map(|e| match e {
             Event::ShmGet { ret, .. } if *ret >= 0 => Some(format!("shmget = {ret}")),
-            Event::Mknod { path, ret: 0, .. } => Some(format!("mknod({path})")),
+            Event::Mknod { path, ret: 0, .. } => Some(format!("mknod({})", visible(path))),
             Event::MqOpen { name, flags, ret } if *ret >= 0 && flags & libc::O_CREAT != 0 => {
-                Some(format!("mq_open({name}, O_CREAT)"))
+                Some(format!("mq_open({}, O_CREAT)", visible(name)))
             }
-            Event::Bind { path, ret: 0, .. } if !path.is_empty() => Some(format!("bind({path})")),
+            Event::Bind { path, ret: 0, .. } if !path.is_empty() => {
+                Some(format!("bind({})", visible(path)))
+            }
             Event::Open { path, flags, ret }
                 if *ret >= 0 && flags & libc::O_CREAT != 0 && path.starts_with("/dev/shm/") =>
             {
-                Some(format!("shm_open({path}, O_CREAT)"))
+                Some(format!("shm_open({}, O_CREAT)", visible(path)))
             }
             _ => None,
         })
@@ -190,7 +198,7 @@ pub(super) fn rejects_bad_input(case: &Case<'_>) -> Result<(), String> {
     if let Some(leak) = run.leaks.first() {
         return Err(format!(
             "nothing may be left behind, but {}",
-            leak.describe()
+            super::leak_text(leak)
         ));
     }
     if !created.is_empty() {

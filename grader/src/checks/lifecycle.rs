@@ -3,6 +3,7 @@
 //! unless it removes them.
 
 use super::Case;
+use crate::escape::visible;
 use crate::run::Leak;
 use crate::trace::{Event, ProcId, Trace};
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,7 +94,7 @@ pub(super) fn shm_removed(case: &Case<'_>) -> Result<(), String> {
     if let Some(leak) = run.leaks.iter().find(|l| matches!(l, Leak::SysvShm { .. })) {
         return Err(format!(
             "{}; the parent must call shmctl(id, IPC_RMID, NULL) after reaping the workers",
-            leak.describe()
+            super::leak_text(leak)
         ));
     }
     for id in created {
@@ -185,22 +186,24 @@ pub(super) fn objects_removed(case: &Case<'_>) -> Result<(), String> {
             continue;
         }
         let by = trace.processes[*creator].name();
+        let (Named::Fifo(raw) | Named::Queue(raw) | Named::SocketFile(raw)) = object;
+        let shown = visible(raw);
         return Err(match object {
-            Named::Fifo(path) => format!(
-                "the FIFO {path} (made by {by}) was never removed: a FIFO is a file, and it \
-                 stays in the file system after the program ends (by hand: rm {path}); \
+            Named::Fifo(_) => format!(
+                "the FIFO {shown} (made by {by}) was never removed: a FIFO is a file, and it \
+                 stays in the file system after the program ends (by hand: rm {shown}); \
                  unlink it (std::fs::remove_file) once every process has opened it"
             ),
-            Named::Queue(name) => format!(
-                "the message queue {name} (created by {by}) was never removed: a queue lives \
+            Named::Queue(_) => format!(
+                "the message queue {shown} (created by {by}) was never removed: a queue lives \
                  in the kernel until it is unlinked or the machine reboots (by hand: rm \
-                 /dev/mqueue{name}, where the mqueue file system is mounted); call \
-                 mq_unlink(\"{name}\") once the last message is received"
+                 /dev/mqueue{shown}, where the mqueue file system is mounted); call \
+                 mq_unlink(\"{shown}\") once the last message is received"
             ),
-            Named::SocketFile(path) => format!(
-                "the socket file {path} (made by bind in {by}) was never removed: it stays \
+            Named::SocketFile(_) => format!(
+                "the socket file {shown} (made by bind in {by}) was never removed: it stays \
                  after the program ends, and the next bind to that path fails with \
-                 EADDRINUSE (by hand: rm {path}); remove it (std::fs::remove_file) once \
+                 EADDRINUSE (by hand: rm {shown}); remove it (std::fs::remove_file) once \
                  nobody needs to connect any more (every worker has connected, or the server \
                  is shutting down)"
             ),
@@ -358,9 +361,10 @@ pub(super) fn posix_shm_unmapped(case: &Case<'_>) -> Result<(), String> {
     let mappings = mappings(trace);
     if mappings.iter().all(|m| m.ever.is_empty()) {
         return Err(format!(
-            "no process mapped {first} with MAP_SHARED, so there was nothing to unmap (a \
+            "no process mapped {} with MAP_SHARED, so there was nothing to unmap (a \
              MAP_PRIVATE mapping is each process's own copy: the parent never sees what a \
-             worker writes there)"
+             worker writes there)",
+            visible(first)
         ));
     }
     for (process, mapped) in trace.processes.iter().zip(&mappings) {
@@ -374,7 +378,7 @@ pub(super) fn posix_shm_unmapped(case: &Case<'_>) -> Result<(), String> {
                 "{} exited with {} still mapped at {:#x} ({how}): call munmap before exiting \
                  (process::exit runs no destructors)",
                 process.name(),
-                m.path,
+                visible(&m.path),
                 m.start
             ));
         }
@@ -398,16 +402,17 @@ pub(super) fn posix_shm_unlinked(case: &Case<'_>) -> Result<(), String> {
     {
         return Err(format!(
             "{}; the parent must call shm_unlink(name) after reaping the workers",
-            leak.describe()
+            super::leak_text(leak)
         ));
     }
     for path in objects.keys() {
-        let name = &path[DEV_SHM.len() - 1..];
         let remover = trace.processes.iter().position(|p| {
             p.events
                 .iter()
                 .any(|e| matches!(e, Event::Unlink { path: p, ret: 0 } if p == path))
         });
+        let name = visible(&path[DEV_SHM.len() - 1..]);
+        let path = visible(path);
         match remover {
             Some(0) => {}
             Some(other) => {

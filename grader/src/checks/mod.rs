@@ -16,7 +16,8 @@ mod ring;
 mod service;
 pub mod signals;
 
-use crate::run::{RunOutcome, RunStatus, hang};
+use crate::escape::visible;
+use crate::run::{Leak, RunOutcome, RunStatus, hang};
 use crate::trace::{End, Topic};
 use serde::{Deserialize, Serialize};
 
@@ -291,7 +292,7 @@ pub fn completed(case: &Case<'_>) -> Result<(), String> {
         RunStatus::Completed => {}
     }
     if let Some(panic) = panic_message(&run.stderr.text()) {
-        return Err(format!("the program panicked: {panic}"));
+        return Err(format!("the program panicked: {}", visible(&panic)));
     }
     let Some(root) = run.trace.root() else {
         return Err("the program did not start".to_string());
@@ -329,6 +330,21 @@ pub fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+/// A leak in one line of feedback ([`Leak::describe`]), its path or name escaped: the
+/// program chose it. (The `rm` command then names the escaped path, which is safe to show
+/// but, for a name with control characters, not one to paste.)
+fn leak_text(leak: &Leak) -> String {
+    let mut leak = leak.clone();
+    match &mut leak {
+        Leak::PosixShm { path, .. } | Leak::Fifo { path, .. } | Leak::SocketFile { path, .. } => {
+            *path = visible(path).into_owned();
+        }
+        Leak::MessageQueue { name, .. } => *name = visible(name).into_owned(),
+        Leak::SysvShm { .. } => {}
+    }
+    leak.describe()
 }
 
 /// Joins names as `a, b and c`.

@@ -52,7 +52,7 @@ pub(super) fn only_parent_prints(case: &Case<'_>) -> Result<(), String> {
         let what = if sample.contains("is a factor") {
             "'is a factor' lines".to_string()
         } else {
-            format!("{:?}", first_line(sample))
+            crate::escape::quoted(first_line(sample))
         };
         return Err(format!(
             "{} wrote {what} to stdout itself ({syscall}({fd}, …) ×{}); in this lab only the \

@@ -3,6 +3,7 @@
 
 use super::factors::FINISHED;
 use super::{Case, and_list};
+use crate::escape::{quoted, visible};
 use crate::trace::{Event, Process, Trace};
 use std::collections::BTreeMap;
 
@@ -60,7 +61,8 @@ pub(super) fn exactly_once(case: &Case<'_>) -> Result<(), String> {
         Some(last) if last.trim_end() == FINISHED => {}
         Some(last) => {
             return Err(format!(
-                "expected the last line to be {FINISHED:?}, got {last:?}"
+                "expected the last line to be {FINISHED:?}, got {}",
+                quoted(last)
             ));
         }
         None => return Err("the program printed nothing on stdout".into()),
@@ -75,13 +77,15 @@ pub(super) fn exactly_once(case: &Case<'_>) -> Result<(), String> {
     for line in &lines[..lines.len() - 1] {
         let Some((item, consumer)) = parse_line(line) else {
             return Err(format!(
-                "unexpected line {line:?}; every line before {FINISHED:?} must read \
-                 `consumed <item> by <consumer>`"
+                "unexpected line {}; every line before {FINISHED:?} must read \
+                 `consumed <item> by <consumer>`",
+                quoted(line)
             ));
         };
         if consumer >= input.consumers {
             return Err(format!(
-                "line {line:?} names consumer {consumer}, but consumers are numbered 0 to {}",
+                "line {} names consumer {consumer}, but consumers are numbered 0 to {}",
+                quoted(line),
                 input.consumers - 1
             ));
         }
@@ -235,9 +239,11 @@ fn other_channel(trace: &Trace) -> Option<String> {
                 Event::Socket { ret, .. } if *ret >= 0 => "opened a socket".to_string(),
                 Event::SocketPair { ret: 0, .. } => "made a socket pair".to_string(),
                 Event::MqOpen { name, ret, .. } if *ret >= 0 => {
-                    format!("opened the message queue {name}")
+                    format!("opened the message queue {}", visible(name))
                 }
-                Event::Mknod { path, ret: 0, .. } => format!("made the special file {path}"),
+                Event::Mknod { path, ret: 0, .. } => {
+                    format!("made the special file {}", visible(path))
+                }
                 Event::OtherIpc { syscall, ret } if *ret >= 0 && syscall != "semget" => {
                     format!("called {syscall}")
                 }
@@ -249,7 +255,7 @@ fn other_channel(trace: &Trace) -> Option<String> {
                         && !path.starts_with("/dev/pts/")
                         && !["/dev/null", "/dev/tty"].contains(&path.as_str()) =>
                 {
-                    format!("opened {path} for writing")
+                    format!("opened {} for writing", visible(path))
                 }
                 _ => continue,
             };

@@ -2,6 +2,7 @@
 //! (`run::client`) and from the trace.
 
 use super::{Case, completed, factors::describe_end, panic_message};
+use crate::escape::visible;
 use crate::trace::End;
 
 /// Every step of the input's client script went as expected; when the script waits for
@@ -10,7 +11,7 @@ pub(super) fn client_script(case: &Case<'_>) -> Result<(), String> {
     let run = case.run;
     // A stub's todo! explains more than "nothing accepted a connection".
     if let Some(panic) = panic_message(&run.stderr.text()) {
-        return Err(format!("the program panicked: {panic}"));
+        return Err(format!("the program panicked: {}", visible(&panic)));
     }
     if run.client.is_empty() {
         return Err("the rubric gave this check an input without a client script".to_string());

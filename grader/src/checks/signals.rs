@@ -2,6 +2,7 @@
 //! waited, and whether the program survives the orderings the tracer forces.
 
 use super::{Case, completed, factors};
+use crate::escape::{quoted, visible};
 use crate::run::{RunOutcome, RunStatus, hang};
 use crate::trace::{End, Event, ProcId, Trace};
 
@@ -93,13 +94,14 @@ pub(super) fn handlers_async_signal_safe(case: &Case<'_>) -> Result<(), String> 
                 let stream = match stream {
                     crate::trace::Stream::Stdout => "stdout".to_string(),
                     crate::trace::Stream::Stderr => "stderr".to_string(),
-                    crate::trace::Stream::Other(target) => target.clone(),
+                    crate::trace::Stream::Other(target) => visible(target).into_owned(),
                 };
                 return Err(format!(
-                    "{} called {syscall} on {stream} ({sample:?}) from inside its {} handler: \
+                    "{} called {syscall} on {stream} ({}) from inside its {} handler: \
                      println!, eprintln! and printf are not async-signal-safe (they lock the \
                      stream the interrupted code may be holding)",
                     process.name(),
+                    quoted(sample),
                     signal_label(*signal)
                 ));
             }
