@@ -376,7 +376,8 @@ fn row(entry: &Entry, with_owner: bool, with_result: bool) -> Vec<(String, Style
     let plain = Style::new();
     let object = &entry.object;
     let name = match (&object.path, object.id) {
-        (Some(path), _) => path.clone(),
+        // Programs name their objects: shown escaped, like every program text.
+        (Some(path), _) => crate::escape::visible(path).into_owned(),
         (None, Some(id)) => id.to_string(),
         (None, None) => "?".into(),
     };
@@ -401,7 +402,8 @@ fn row(entry: &Entry, with_owner: bool, with_result: bool) -> Vec<(String, Style
     };
     let attached = object.attached.map_or("-".into(), |n| n.to_string());
     let command = match &object.remove_command {
-        Some(command) => (command.clone(), plain),
+        // A command to paste: its backslashes are the shell's, so only controls are shown.
+        Some(command) => (crate::escape::stray_controls(command).into_owned(), plain),
         None => ("(goes at last detach)".to_string(), DIM),
     };
     cells.extend([

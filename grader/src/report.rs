@@ -4,6 +4,7 @@
 //! Colour goes through anstream, which strips it when stdout is not a terminal or when
 //! NO_COLOR is set, so the same rendering serves terminals, files and CI logs.
 
+use crate::escape::{stray_controls, visible};
 use crate::grade::{CheckResult, Report, Status};
 use anstyle::{AnsiColor, Style};
 use std::fmt::Write as _;
@@ -71,23 +72,32 @@ pub fn human(report: &Report) -> String {
 }
 
 /// The explanation under a failed check: the message, indented, then the hint.
+///
+/// Program text in a message was escaped where the check quoted it
+/// ([`crate::escape`]); control characters left over (from a report made elsewhere) are
+/// shown, not sent to the terminal.
 pub fn write_feedback(out: &mut String, check: &CheckResult) {
     for line in check.message.lines() {
-        let _ = writeln!(out, "      {line}");
+        let _ = writeln!(out, "      {}", stray_controls(line));
     }
     if !check.hint.is_empty() {
-        let _ = writeln!(out, "      {DIM}hint: {}{DIM:#}", check.hint);
+        let _ = writeln!(
+            out,
+            "      {DIM}hint: {}{DIM:#}",
+            stray_controls(&check.hint)
+        );
     }
 }
 
-/// The feedback of a failed check as plain text (for test harness output).
+/// The feedback of a failed check as plain text (for test harness output, and the text
+/// every other format carries), control characters shown as in [`write_feedback`].
 pub fn plain_feedback(check: &CheckResult) -> String {
     let mut text = check.message.clone();
     if !check.hint.is_empty() {
         text.push_str("\nhint: ");
         text.push_str(&check.hint);
     }
-    text
+    stray_controls(&text).into_owned()
 }
 
 /// `format!("{:<w$}")` counts bytes in some places; pad by characters so titles with
@@ -142,7 +152,7 @@ pub fn trace_summary(outcome: &crate::run::RunOutcome) -> String {
             Some(crate::trace::End::Killed) => "killed by the grader".to_string(),
             None => "still running".to_string(),
         };
-        let exe = process.execs.last().map(String::as_str).unwrap_or("");
+        let exe = visible(process.execs.last().map(String::as_str).unwrap_or(""));
         let _ = writeln!(out, "\n{HEAD}{}{HEAD:#} {exe} — {end}", process.name());
         table(&mut out, &process.syscall_counts);
         for (name, count) in &process.syscall_counts {

@@ -2,6 +2,7 @@
 //! `feedback/<student>.md` (what the student sees, in Markdown) and `report.html`.
 
 use super::{Entry, Gradebook};
+use crate::escape::{stray_controls, visible};
 use crate::grade::{CheckResult, Status};
 use crate::rubric::Rubric;
 use anyhow::{Context, Result};
@@ -157,7 +158,7 @@ fn write_check(out: &mut String, check: &CheckResult) {
             let fence = fence_for(&check.message);
             let _ = writeln!(out, "  {fence}text");
             for line in check.message.lines() {
-                let _ = writeln!(out, "  {line}");
+                let _ = writeln!(out, "  {}", stray_controls(line));
             }
             let _ = writeln!(out, "  {fence}\n");
         }
@@ -175,16 +176,17 @@ fn fence_for(text: &str) -> String {
 
 /// The rubric's own text (titles, hints: Markdown already) on one line.
 fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+    stray_controls(&text.replace(['\n', '\r'], " ")).into_owned()
 }
 
-/// Untrusted text (names, paths) for one Markdown line: newlines flattened and markup
-/// characters escaped.
+/// Untrusted text (names, paths) for one Markdown line: control characters made visible
+/// ([`visible`]: a line break shows as `\n`) and markup characters escaped (so the
+/// backslash of `\n` is written `\\`, which Markdown shows as one).
 fn inline(text: &str) -> String {
+    let text = visible(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\n' | '\r' => out.push(' '),
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' => {
                 out.push('\\');
                 out.push(c);
@@ -203,7 +205,8 @@ mod tests {
     fn student_text_cannot_escape_its_markup() {
         assert_eq!(fence_for("no ticks"), "```");
         assert_eq!(fence_for("a ```` b"), "`````");
-        assert_eq!(inline("a*b\n<x>"), "a\\*b \\<x\\>");
+        assert_eq!(inline("a*b\n<x>"), "a\\*b\\\\n\\<x\\>");
+        assert_eq!(inline("x\x1b[2K"), "x\\\\x1b\\[2K");
         assert_eq!(cell("=HYPERLINK()"), "'=HYPERLINK()");
         assert_eq!(cell("alice"), "alice");
     }

@@ -3,6 +3,7 @@
 //! text is escaped: student names, file names and messages are the students' to choose.
 
 use super::{BuildStatus, Gradebook};
+use crate::escape::visible;
 use crate::grade::Status;
 use crate::rubric::Rubric;
 use std::fmt::Write as _;
@@ -195,7 +196,7 @@ td.num {{ text-align: right; }}
                 entry
                     .tampered
                     .iter()
-                    .map(|t| escape(t))
+                    .map(|t| escape(&visible(t)))
                     .collect::<Vec<_>>()
                     .join("<br>")
             )
@@ -209,7 +210,7 @@ td.num {{ text-align: right; }}
             html,
             r#"<tr><td><a href="feedback/{}.md">{}</a></td><td class="num">{}/{}</td><td>{build}</td><td>{tampered}</td><td><code>{commit}</code></td><td class="num">{}</td></tr>"#,
             url_segment(&entry.student),
-            escape(&entry.student),
+            escape(&visible(&entry.student)),
             entry.report.score,
             entry.report.max_score,
             entry

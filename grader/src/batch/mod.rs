@@ -20,6 +20,7 @@ pub mod overlay;
 pub mod snapshot;
 pub mod tamper;
 
+use crate::escape::visible;
 use crate::grade::{CheckResult, GradeOptions, Grading, Report, Status};
 use crate::rubric::Rubric;
 use crate::workspace::{self, BuildError, BuildOptions};
@@ -354,7 +355,10 @@ impl Batch<'_> {
                 report: uniform_report(
                     &self.rubric,
                     Status::Error,
-                    &format!("the grader could not read the submission: {why}"),
+                    &format!(
+                        "the grader could not read the submission: {}",
+                        visible(&why)
+                    ),
                 ),
                 cached: false,
             });
@@ -610,7 +614,7 @@ impl Batch<'_> {
             notes.push(format!("build {}", build.as_str()));
         }
         if !facts.tampered.is_empty() {
-            notes.push(format!("tampered: {}", facts.tampered.join(", ")));
+            notes.push(format!("tampered: {}", visible(&facts.tampered.join(", "))));
         }
         if let Some(late) = facts.late_commits.filter(|&n| n > 0) {
             notes.push(format!(
@@ -624,8 +628,10 @@ impl Batch<'_> {
             format!(" ({})", notes.join("; "))
         };
         self.progress.say(&format!(
-            "{student}: {}/{}{notes}",
-            report.score, report.max_score
+            "{}: {}/{}{notes}",
+            visible(student),
+            report.score,
+            report.max_score
         ));
         let (commit, commit_time) = match facts.commit {
             Some(info) => (Some(info.hash), Some(info.time)),

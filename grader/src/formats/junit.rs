@@ -4,8 +4,15 @@
 //! JUnit has no points, so each case carries its points as properties, and a check of a part
 //! given no executable is a `skipped` case (not left out as in the point-adding formats):
 //! a dashboard then shows that the part exists and was not graded.
+//!
+//! quick-junit writes the XML (escaping `<`, `&`, quotes) and drops what XML 1.0 does not
+//! allow (the C0 controls but tab, line feed and carriage return, and ANSI sequences). The
+//! text it is given has none of those left anyway: program text was escaped by the checks
+//! ([`crate::escape`]), and [`feedback`] and the message line show any stray control as an
+//! escape, so a carriage return reaches no attribute and nothing is dropped silently.
 
 use super::feedback;
+use crate::escape::stray_controls;
 use crate::grade::{Report, Status};
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
@@ -33,7 +40,7 @@ pub fn render(report: &Report) -> String {
                 let mut status = TestCaseStatus::non_success(kind);
                 // The attribute is the one line dashboards show; the text is everything.
                 let text = feedback(check);
-                let first = check.message.lines().next().unwrap_or("").to_string();
+                let first = stray_controls(check.message.lines().next().unwrap_or("")).into_owned();
                 status
                     .set_message(first)
                     .set_type(if kind == NonSuccessKind::Failure {
