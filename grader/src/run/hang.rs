@@ -29,9 +29,7 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
     for snap in snapshots {
         let who = name(snap.pid);
         if matches!(snap.state, 'T' | 't') {
-            lines.push(format!(
-                "{who} is stopped (by SIGSTOP or SIGTSTP) and nothing resumed it"
-            ));
+            lines.push(stopped(run, snap, &who));
             continue;
         }
         let Some(call) = &snap.syscall else {
@@ -155,6 +153,47 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
     lines
 }
 
+/// Signals whose default action stops a process (a job-control stop).
+const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+
+/// Why a process is stopped. /proc says `T` for a job-control stop and `t` for a tracing
+/// stop, but every process of a run is traced, and a traced process that a stop signal
+/// stops is in a tracing stop too (`t`): what tells the two apart is the trace, which
+/// records the stop signal delivered. Without one, it is the grader that holds it (a
+/// forced ordering holds a process until its condition or its time bound, or the tracer
+/// was at one of its stops when the time ran out).
+fn stopped(run: &RunOutcome, snap: &ProcessSnapshot, who: &str) -> String {
+    let events = run
+        .trace
+        .by_pid(snap.pid)
+        .map_or(&[][..], |id| run.trace.processes[id].events.as_slice());
+    // The last stop signal or SIGCONT it received: `Some(None)` if SIGCONT came last.
+    let last_stop = events.iter().rev().find_map(|e| match e {
+        crate::trace::Event::Signal { signal, .. } if *signal == libc::SIGCONT => Some(None),
+        crate::trace::Event::Signal {
+            signal,
+            handled: false,
+            ..
+        } if STOP_SIGNALS.contains(signal) => Some(Some(*signal)),
+        _ => None,
+    });
+    match (last_stop.flatten(), snap.state) {
+        (Some(signal), _) => format!(
+            "{who} is stopped by {} (a job-control stop), and nothing resumed it with SIGCONT",
+            crate::checks::signal_name(signal)
+        ),
+        (None, 'T') => format!(
+            "{who} is stopped (a job-control stop: SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU), and \
+             nothing resumed it with SIGCONT"
+        ),
+        (None, _) => format!(
+            "{who} is held in a tracing stop by the grader, not stopped by a signal of its \
+             own (a forced ordering holds a process until its condition comes or its time \
+             bound passes; the time limit came first)"
+        ),
+    }
+}
+
 /// The C library's name for a signal wait: sigwaitinfo and sigwait are rt_sigtimedwait.
 fn signal_wait_name(sysno: Sysno) -> &'static str {
     match sysno {
@@ -217,4 +256,68 @@ fn list(holders: &[(i32, i32)], name: &dyn Fn(i32) -> String) -> String {
         .map(|(pid, fd)| format!("{} (fd {fd})", name(*pid)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Captured, Isolation, RunStatus};
+    use crate::trace::{Event, Process, Trace};
+    use std::time::Duration;
+
+    /// A timed-out run of one process (pid 100) in `state`, which received `signals`.
+    fn stopped_run(state: char, signals: &[i32]) -> RunOutcome {
+        let mut parent = Process::new(100, None, "parent".into());
+        parent
+            .events
+            .extend(signals.iter().map(|&signal| Event::Signal {
+                signal,
+                handled: false,
+                at: 0,
+            }));
+        RunOutcome {
+            status: RunStatus::TimedOut,
+            trace: Trace {
+                processes: vec![parent],
+                full: false,
+                clock: 0,
+            },
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            wall: Duration::from_secs(1),
+            hang: vec![ProcessSnapshot {
+                pid: 100,
+                state,
+                syscall: None,
+                fds: Vec::new(),
+            }],
+            leaks: Vec::new(),
+            isolation: Isolation::Fallback,
+            client: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_tracing_stop_is_the_graders_hold_unless_a_stop_signal_came() {
+        let held = explain(&stopped_run('t', &[]));
+        assert!(
+            held[0].starts_with("parent (pid 100) is held in a tracing stop by the grader"),
+            "{held:?}"
+        );
+        assert!(!held[0].contains("SIGSTOP"), "{held:?}");
+        // A traced process that a stop signal stops is in a tracing stop too.
+        let signalled = explain(&stopped_run('t', &[libc::SIGTSTP]));
+        assert_eq!(
+            signalled,
+            [
+                "parent (pid 100) is stopped by SIGTSTP (a job-control stop), and nothing \
+              resumed it with SIGCONT"
+            ]
+        );
+        // Resumed since: the stop is not the signal's.
+        let resumed = explain(&stopped_run('t', &[libc::SIGSTOP, libc::SIGCONT]));
+        assert!(resumed[0].contains("held in a tracing stop"), "{resumed:?}");
+        let job = explain(&stopped_run('T', &[]));
+        assert!(job[0].contains("is stopped (a job-control stop"), "{job:?}");
+    }
 }
