@@ -39,6 +39,9 @@ fixtures! {
         "was never removed: a FIFO is a file",
         "(by hand: rm /tmp/lab12-broken-",
     ];
+    fixture_fifo_linked: "fifo-linked" as "fifo" fails ["fifo.removes-fifo"] saying [
+        "was left behind",
+    ];
     fixture_fifo_uses_plain_pipe: "fifo-uses-plain-pipe" as "fifo" fails [
         "fifo.uses-fifo", "fifo.removes-fifo",
     ] saying [

@@ -338,11 +338,14 @@ pub fn signal_name(signal: i32) -> String {
 fn leak_text(leak: &Leak) -> String {
     let mut leak = leak.clone();
     match &mut leak {
-        Leak::PosixShm { path, .. } | Leak::Fifo { path, .. } | Leak::SocketFile { path, .. } => {
+        Leak::PosixShm { path, .. }
+        | Leak::Fifo { path, .. }
+        | Leak::SocketFile { path, .. }
+        | Leak::File { path, .. } => {
             *path = visible(path).into_owned();
         }
         Leak::MessageQueue { name, .. } => *name = visible(name).into_owned(),
-        Leak::SysvShm { .. } => {}
+        Leak::SysvShm { .. } | Leak::SysvSem { .. } | Leak::SysvMsg { .. } => {}
     }
     leak.describe()
 }

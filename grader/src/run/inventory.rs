@@ -15,7 +15,7 @@ use crate::trace::{Event, Trace};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One System V shared-memory segment, as /proc/sysvipc/shm lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,23 @@ pub enum Leak {
         name: String,
         removed: bool,
     },
+    /// A System V semaphore set.
+    SysvSem {
+        semid: i64,
+        key: i64,
+        removed: bool,
+    },
+    /// A System V message queue.
+    SysvMsg {
+        msqid: i64,
+        key: i64,
+        removed: bool,
+    },
+    /// A file or directory left in a temporary directory (/tmp, /var/tmp).
+    File {
+        path: String,
+        removed: bool,
+    },
 }
 
 impl Leak {
@@ -95,6 +112,18 @@ impl Leak {
                  file system is mounted)",
                 rm_command(&format!("/dev/mqueue{name}"))
             ),
+            Leak::SysvSem { semid, key, .. } => format!(
+                "System V semaphore set id {semid} (key {key:#x}) was left behind (by hand: {})",
+                SysvKind::Sem.remove_command(*semid)
+            ),
+            Leak::SysvMsg { msqid, key, .. } => format!(
+                "System V message queue id {msqid} (key {key:#x}) was left behind (by hand: \
+                 {})",
+                SysvKind::Msg.remove_command(*msqid)
+            ),
+            Leak::File { path, .. } => {
+                format!("{path} was left behind (by hand: {})", rm_command(path))
+            }
         }
     }
 }
@@ -415,6 +444,110 @@ pub fn collect_dev_shm_leaks(trace: &Trace, dev_shm: &Path) -> Vec<Leak> {
         }
     }
     leaks
+}
+
+/// Where a run's processes can leave files: the world-writable places, as the program
+/// names them. Anything there owned by a run's own uid is the run's.
+pub const WRITABLE_PLACES: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue"];
+
+/// Everything a run with a uid of its own left, found by owner rather than by the names
+/// the trace saw (a `link` to a second name, a file made by a call no filter watched):
+/// with `sysv`, the System V segments, semaphore sets and message queues of this IPC
+/// namespace whose owner or creator is `uid`; and the entries of each place in `places`
+/// (as the program names it, and where the grader sees it) that `uid` owns, with whatever
+/// they hold, but for those in `keep` (the run's scratch directory, the grader's to remove).
+/// Each is removed, then reported.
+pub fn collect_owned_leaks(
+    uid: u32,
+    sysv: bool,
+    places: &[(&str, PathBuf)],
+    keep: &[&Path],
+) -> Vec<Leak> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut leaks = Vec::new();
+    for kind in SysvKind::ALL.into_iter().filter(|_| sysv) {
+        let Ok(text) = read_sysvipc(kind) else {
+            continue;
+        };
+        let table = SysvTable::parse(&text);
+        for row in table.rows() {
+            let owned = |column| row.get::<u32>(column) == Some(uid);
+            let (Some(id), Some(key)) = (row.get::<i64>(kind.id_column()), row.get::<i64>("key"))
+            else {
+                continue;
+            };
+            if !(owned("uid") || owned("cuid")) {
+                continue;
+            }
+            let removed = remove_sysv(kind, id);
+            leaks.push(match kind {
+                SysvKind::Shm => Leak::SysvShm {
+                    shmid: id,
+                    key,
+                    size: row.get("size").unwrap_or(0),
+                    cpid: row.get("cpid").unwrap_or(0),
+                    nattch: row.get("nattch").unwrap_or(0),
+                    removed,
+                },
+                SysvKind::Sem => Leak::SysvSem {
+                    semid: id,
+                    key,
+                    removed,
+                },
+                SysvKind::Msg => Leak::SysvMsg {
+                    msqid: id,
+                    key,
+                    removed,
+                },
+            });
+        }
+    }
+    for (shown, here) in places {
+        let Ok(entries) = fs::read_dir(here) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.uid() != uid || keep.contains(&entry.path().as_path()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{shown}/{name}");
+            let removed = if meta.is_dir() {
+                // remove_dir_all never follows a symlink out of the directory.
+                fs::remove_dir_all(entry.path()).is_ok()
+            } else {
+                fs::remove_file(entry.path()).is_ok()
+            };
+            let kind = meta.file_type();
+            leaks.push(match *shown {
+                "/dev/shm" => Leak::PosixShm { path, removed },
+                "/dev/mqueue" => Leak::MessageQueue {
+                    name: format!("/{name}"),
+                    removed,
+                },
+                _ if kind.is_fifo() => Leak::Fifo { path, removed },
+                _ if kind.is_socket() => Leak::SocketFile { path, removed },
+                _ => Leak::File { path, removed },
+            });
+        }
+    }
+    leaks
+}
+
+/// Removes a System V object of any kind (a segment goes once nobody is attached).
+fn remove_sysv(kind: SysvKind, id: i64) -> bool {
+    // SAFETY: IPC_RMID takes no buffer (a null pointer is allowed for shmctl and msgctl,
+    // and semctl's fourth argument is not read); the id is a plain integer.
+    unsafe {
+        match kind {
+            SysvKind::Shm => libc::shmctl(id as i32, libc::IPC_RMID, std::ptr::null_mut()) == 0,
+            SysvKind::Sem => libc::semctl(id as i32, 0, libc::IPC_RMID) == 0,
+            SysvKind::Msg => libc::msgctl(id as i32, libc::IPC_RMID, std::ptr::null_mut()) == 0,
+        }
+    }
 }
 
 /// Marks a segment for removal; it goes once nobody is attached (everyone is dead by now).

@@ -439,11 +439,25 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             .iter()
             .flat_map(|p| &p.events)
             .any(|e| matches!(e, crate::trace::Event::ShmGet { ret, .. } if *ret >= 0));
-    let leaks = match namespace_handles {
-        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace, !no_segments),
+    let mut leaks = match namespace_handles {
+        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace, !no_segments, run_user),
         Some(Err(e)) => return Err(RunError::Isolation(e)),
         None => inventory::collect_leaks(&outcome.trace, &segments_before, Path::new("/dev/shm")),
     };
+    if let Some(user) = run_user
+        && !namespaces
+    {
+        // What the names in the trace missed: everything else the run's uid owns.
+        let places: Vec<(&str, PathBuf)> = inventory::WRITABLE_PLACES
+            .iter()
+            .map(|place| (*place, PathBuf::from(place)))
+            .collect();
+        let scratch_dir = scratch.dir.as_ref().map(|d| d.path());
+        let keep: Vec<&Path> = scratch_dir.into_iter().collect();
+        leaks.extend(inventory::collect_owned_leaks(
+            user.uid, true, &places, &keep,
+        ));
+    }
     let status = if outcome.process_limit_hit {
         RunStatus::ProcessLimit
     } else if outcome.task_limit_hit {
@@ -545,6 +559,8 @@ impl Scratch {
 struct NamespaceHandles {
     ipc: std::fs::File,
     dev_shm: std::fs::File,
+    /// The run's private /tmp and /var/tmp, where they exist.
+    tmp: Vec<(&'static str, std::fs::File)>,
 }
 
 impl NamespaceHandles {
@@ -555,12 +571,26 @@ impl NamespaceHandles {
         Ok(NamespaceHandles {
             ipc: open(format!("/proc/{shim}/ns/ipc"))?,
             dev_shm: open(format!("/proc/{shim}/root/dev/shm"))?,
+            tmp: ["/tmp", "/var/tmp"]
+                .into_iter()
+                .filter(|dir| Path::new(dir).is_dir())
+                .map(|dir| Ok((dir, open(format!("/proc/{shim}/root{dir}"))?)))
+                .collect::<Result<_, String>>()?,
         })
     }
 
     /// The segments (if `segments`) and /dev/shm objects the run left. Everything in its
     /// namespaces is its own; they die with the handles, but the report says what was left.
-    fn collect_leaks(self, trace: &Trace, segments: bool) -> Vec<Leak> {
+    ///
+    /// With a uid of its own (`run_user`), whatever that uid owns in its private /tmp,
+    /// /var/tmp and /dev/shm is reported too, however it got there (a second name made by
+    /// `link`, a file no traced call made).
+    fn collect_leaks(
+        self,
+        trace: &Trace,
+        segments: bool,
+        run_user: Option<isolation::RunUser>,
+    ) -> Vec<Leak> {
         let dev_shm = PathBuf::from(format!("/proc/self/fd/{}", self.dev_shm.as_raw_fd()));
         let mut leaks = if segments {
             // setns moves only the calling thread: do it on a thread of its own.
@@ -582,6 +612,22 @@ impl NamespaceHandles {
             Vec::new()
         };
         leaks.extend(inventory::collect_dev_shm_leaks(trace, &dev_shm));
+        if let Some(user) = run_user {
+            let seen =
+                |file: &std::fs::File| PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+            let mut places: Vec<(&str, PathBuf)> = self
+                .tmp
+                .iter()
+                .map(|(dir, file)| (*dir, seen(file)))
+                .collect();
+            places.push(("/dev/shm", dev_shm.clone()));
+            leaks.extend(inventory::collect_owned_leaks(
+                user.uid,
+                false,
+                &places,
+                &[],
+            ));
+        }
         leaks
     }
 }
