@@ -260,6 +260,46 @@ fn nothing_is_left_behind(isolation: Option<Isolation>) {
     }
 }
 
+/// Two runs at once of a program that lives under /tmp (as a C fixture compiled in a temp
+/// directory does) each have a /tmp of their own: the same name made with O_EXCL never
+/// collides. (Before, a program under /tmp kept the machine's /tmp.)
+fn runs_under_tmp_do_not_collide(isolation: Option<Isolation>) {
+    let chosen = isolation.unwrap_or_else(|| grader::run::isolation::detect().unwrap());
+    if chosen == Isolation::Fallback {
+        eprintln!("skipped: the fallback shares the machine's /tmp");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(dir.path().starts_with("/tmp"));
+    let exe = dir.path().join("hostile");
+    std::fs::copy(&common::package_bins("hostile")["main"], &exe).unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let exe = exe.clone();
+            std::thread::spawn(move || {
+                common::run_isolated(&exe, &["exclusive-tmp"], b"", false, 10.0, isolation)
+            })
+        })
+        .collect();
+    for run in runs {
+        let outcome = run.join().unwrap();
+        assert_eq!(outcome.stdout.text(), "made /tmp/lab-kit-exclusive\n");
+    }
+}
+
+/// A program that kills its parent: in the fallback that is the grader, which survives
+/// (the call is refused) and reports; in a namespace it is the shim, and the run ends.
+fn killing_the_grader_is_refused(isolation: Option<Isolation>) {
+    let outcome = hostile("kill-grader", 10.0, isolation);
+    if outcome.isolation == Isolation::Fallback {
+        assert_eq!(
+            outcome.stdout.text(),
+            "kill(getppid(), SIGKILL) returned -1\n"
+        );
+    }
+    assert_eq!(outcome.status, RunStatus::Completed);
+}
+
 /// `kill(-1, SIGKILL)` reaches nothing outside the run, in every isolation: a process of the
 /// grader's own outlives it. In a PID namespace it reaches the run alone; in the fallback a
 /// root grader's run has a uid of its own, and an unprivileged grader's run is refused the
@@ -316,6 +356,8 @@ macro_rules! in_both_isolations {
 
 in_both_isolations!(
     no_way_out,
+    runs_under_tmp_do_not_collide,
+    killing_the_grader_is_refused,
     nothing_is_left_behind,
     kill_everyone,
     threads_born_while_their_group_exits_never_hang_the_tracer,
