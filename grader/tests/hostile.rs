@@ -98,6 +98,9 @@ fn a_leaked_dev_shm_object_is_found_and_removed(isolation: Option<Isolation>) {
 fn an_endless_loop_times_out_and_is_explained(isolation: Option<Isolation>) {
     let outcome = hostile("spin", 1.0, isolation);
     assert_eq!(outcome.status, RunStatus::TimedOut);
+    // The report comes within the limit plus the documented teardown grace.
+    let bound = Duration::from_secs(1) + grader::trace::tracer::TEARDOWN_GRACE;
+    assert!(outcome.wall < bound, "{:?}", outcome.wall);
     let explained = grader::run::hang::explain(&outcome).join("\n");
     assert!(explained.contains("running, not waiting"), "{explained}");
 }
@@ -298,6 +301,42 @@ fn killing_the_grader_is_refused(isolation: Option<Isolation>) {
         );
     }
     assert_eq!(outcome.status, RunStatus::Completed);
+}
+
+/// `grader trace` gives the program the operator's terminal as its stdin and stdout; run
+/// under `script`, which makes a pseudo-terminal the grader's controlling terminal, the
+/// program can neither push keystrokes into it (TIOCSTI) nor open /dev/tty: it is in a
+/// session of its own. Needs no isolation: every mode runs it the same way.
+#[test]
+fn the_operators_terminal_is_out_of_reach() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no script(1) to make a terminal");
+        return;
+    }
+    let exe = common::package_bins("hostile")["main"].clone();
+    for isolation in ["fallback", "auto"] {
+        let command = format!(
+            "{} trace --filtered --timeout 10 -- {} tiocsti; read -t 1 line; echo \"read: $line\"",
+            env!("CARGO_BIN_EXE_grader"),
+            exe.display()
+        );
+        let output = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("GRADER_ISOLATION", isolation)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("tiocsti pushed 0 bytes; /dev/tty written: false"),
+            "{isolation}: {text}"
+        );
+        assert!(!text.contains("read: echo INJECTED"), "{isolation}: {text}");
+    }
 }
 
 /// `kill(-1, SIGKILL)` reaches nothing outside the run, in every isolation: a process of the
