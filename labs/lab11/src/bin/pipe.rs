@@ -93,10 +93,13 @@ fn spawn_worker(n: u64, worker: usize, pipe: Pipe) -> (Pid, Pipe) {
 
 /// The worker's whole life: find its divisors, write each as 8 bytes to the pipe, exit.
 fn run_worker(n: u64, worker: usize, write_end: OwnedFd) -> ! {
-    // Hint: File::from(write_end) gives a writer; a BufWriter around it saves system
-    // calls; lab11::worker_divisors(n, worker, lab11::WORKERS) gives the divisors;
-    // d.to_le_bytes() gives the 8 bytes of one. End with std::process::exit, never return:
-    // returning would run the parent's code in the worker too.
+    // Hint: File::from(write_end) gives a writer; BufWriter::with_capacity(libc::PIPE_BUF,
+    // …) around it saves system calls and keeps every write whole (both workers write into
+    // this pipe, and only a write of at most PIPE_BUF bytes is sure never to be split and
+    // mixed with the other worker's bytes); lab11::worker_divisors(n, worker,
+    // lab11::WORKERS) gives the divisors; d.to_le_bytes() gives the 8 bytes of one. End
+    // with std::process::exit, never return: returning would run the parent's code in the
+    // worker too.
     todo!("step 4: write every divisor of this worker to the pipe as 8 bytes, flush, exit(0)")
 }
 
