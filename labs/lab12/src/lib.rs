@@ -38,7 +38,8 @@ pub const PIPE_BUF: usize = libc::PIPE_BUF;
 pub const DONE: &[u8] = b"done";
 
 /// Part `mqueue`: the most messages the queue holds. 10 is the most an ordinary user may ask
-/// for (`/proc/sys/fs/mqueue/msg_max`); a sender waits while the queue is full.
+/// for unless an administrator raised `/proc/sys/fs/mqueue/msg_max` (a process with
+/// CAP_SYS_RESOURCE, such as root, may ask for more); a sender waits while the queue is full.
 pub const QUEUE_CAPACITY: libc::c_long = 10;
 
 /// Part `mqueue`: the largest message the queue accepts, in bytes (a factor is the largest).
