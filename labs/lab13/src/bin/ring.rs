@@ -132,7 +132,7 @@ fn sem(ring: *mut Ring, which: Sem) -> *mut libc::sem_t {
 /// sem_wait: sleeps in the kernel until the value is above zero, then decrements it.
 fn wait(region: &Region, which: Sem) {
     // libc::sem_wait(sem(region.ring, which)) returns 0, or -1 with errno set
-    // (Errno::last()); EINTR (a signal arrived) means: try again.
+    // (Errno::last()); EINTR (a signal handler ran while it waited) means: try again.
     todo!("step 4: sem_wait, retried on EINTR; any other error calls fail(...)")
 }
 
