@@ -60,6 +60,14 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// With --format classroom50: fill in the Classroom 50 variables that are not set (a
+    /// local dry run) instead of failing.
+    #[arg(long)]
+    placeholders: bool,
+    /// With --format summary: also write one `::error` workflow command per failed check
+    /// to FILE.
+    #[arg(long, value_name = "FILE")]
+    annotations: Option<PathBuf>,
     /// Step every system call instead of filtering with seccomp (slower; same verdicts).
     #[arg(long)]
     full_trace: bool,
@@ -142,6 +150,12 @@ enum Format {
     /// `result=<base64>` there for the grading reporter, and logs the human report on
     /// stderr with workflow commands turned off.
     Classroom,
+    /// Classroom 50: writes result.json and release-body.md in the current directory
+    /// (identity from the runner's environment), the report fenced on stdout.
+    Classroom50,
+    /// Markdown for a GitHub Actions job summary (check, points, status; failures in
+    /// <details>), under 1 MiB.
+    Summary,
     /// Gradescope's results.json.
     Gradescope,
     /// JUnit XML: one test case per rubric item.
@@ -277,6 +291,23 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         );
     }
     let rubric = Rubric::load(&rubric_path)?;
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
+    let output = Output {
+        format: args.format,
+        // Checked before grading: a missing variable costs no build.
+        identity: match args.format {
+            Format::Classroom50 => Some(
+                formats::classroom50::Identity::from_env(
+                    |name| std::env::var(name).ok(),
+                    &args.lab,
+                    args.placeholders,
+                )
+                .map_err(|e| anyhow!(e))?,
+            ),
+            _ => None,
+        },
+        annotations: args.annotations.clone(),
+    };
     let exes = if args.exe.is_empty() {
         let package = if args.solutions {
             &rubric.solution_package
@@ -287,7 +318,12 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             Ok(bins) => map_parts(&rubric, package, &bins)?,
             Err(workspace::BuildError::Compile(why)) => {
                 let parts: Vec<String> = rubric.parts.keys().cloned().collect();
-                print_report(&Report::build_failed(&rubric, &parts, &why), args.format)?;
+                let context = formats::Context::started(started.0, started.1.elapsed());
+                print_report(
+                    &Report::build_failed(&rubric, &parts, &why),
+                    &output,
+                    &context,
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
             Err(other) => return Err(other.into()),
@@ -305,12 +341,22 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let grading = Grading::new(rubric, exes, options);
-    print_report(&grading.grade_all(jobs), args.format)?;
+    let report = grading.grade_all(jobs);
+    let context =
+        formats::Context::started(started.0, started.1.elapsed()).with_runs(&grading, &report);
+    print_report(&report, &output, &context)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(report: &Report, format: Format) -> Result<()> {
-    let text = match format {
+/// Where and how `grader check` reports.
+struct Output {
+    format: Format,
+    identity: Option<formats::classroom50::Identity>,
+    annotations: Option<PathBuf>,
+}
+
+fn print_report(report: &Report, output: &Output, context: &formats::Context) -> Result<()> {
+    let text = match output.format {
         Format::Human => report::human(report),
         Format::Json => report::json(report) + "\n",
         Format::Classroom => {
@@ -322,14 +368,31 @@ fn print_report(report: &Report, format: Format) -> Result<()> {
             if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
                 // Without this line the reporter has nothing to read: a grader failure.
                 let path = PathBuf::from(path);
-                formats::classroom::append_github_output(&path, report).with_context(|| {
-                    format!("cannot append to GITHUB_OUTPUT ({})", path.display())
-                })?;
+                formats::classroom::append_github_output(&path, report, context).with_context(
+                    || format!("cannot append to GITHUB_OUTPUT ({})", path.display()),
+                )?;
             }
-            formats::classroom::render(report) + "\n"
+            formats::classroom::render_with(report, context) + "\n"
         }
-        Format::Gradescope => formats::gradescope::render(report) + "\n",
-        Format::Junit => formats::junit::render(report),
+        Format::Classroom50 => {
+            let identity = output.identity.as_ref().expect("resolved before grading");
+            let dir = std::env::current_dir().context("cannot read the current directory")?;
+            // Written last, after every student program has ended.
+            formats::classroom50::write(&dir, report, identity, context)
+                .with_context(|| format!("cannot write result.json in {}", dir.display()))?;
+            // The runner's log shows stdout: the report, fenced against workflow commands.
+            let token = formats::classroom::random_token();
+            formats::classroom::guard_log(&report::human(report), &token)
+        }
+        Format::Summary => {
+            if let Some(path) = &output.annotations {
+                formats::replace_file(path, formats::summary::annotations(report).as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            formats::summary::render(report)
+        }
+        Format::Gradescope => formats::gradescope::render_with(report, context) + "\n",
+        Format::Junit => formats::junit::render_with(report, context),
     };
     let mut out = anstream::stdout();
     // A closed stdout (`grader check … | head`) is not worth an error message.

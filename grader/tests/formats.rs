@@ -1,15 +1,22 @@
-//! The autograder formats (`grader check --format classroom|gradescope|junit`): their shapes
-//! are what GitHub Classroom's reporter, Gradescope and JUnit readers expect, their totals
-//! agree with the report, and student text cannot issue workflow commands in the Actions log.
+//! The report formats (`grader check --format classroom50|summary|gradescope|junit|classroom`)
+//! against their real consumers' rules: Classroom 50's `classroom50/result/v1` (validated with
+//! the Python `jsonschema` package against our restatement of the published schema, and the
+//! runner's cross-field rules restated here), the Jenkins xunit `junit-10.xsd` (with
+//! `xmllint --schema`, and read by junitparser when installed), Gradescope's results.json,
+//! GitHub's limits on a job summary and on an environment variable (the old Classroom
+//! reporter), and workflow-command escaping. Every format's totals agree with the report,
+//! and no format carries more program output than its documented cap.
 //!
-//! Reports are built by hand (no program runs) except in the one end-to-end test of the CLI.
+//! Reports are built by hand (no program runs) except in the end-to-end tests of the CLI.
 
 use base64::Engine as _;
-use grader::formats::{classroom, gradescope, junit};
+use grader::formats::{self, Context, classroom, classroom50, gradescope, junit, summary};
 use grader::grade::{CheckResult, Report, Status};
 use serde_json::Value;
-use std::collections::BTreeSet;
-
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 // ------------------------------------------------------------------ sample reports
 
 fn check(id: &str, points: u32, max_points: u32, status: Status, message: &str) -> CheckResult {
@@ -137,7 +144,291 @@ fn keys(value: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-// ------------------------------------------------------------------ shape checks
+/// A 164 KB panic message, like `panic!("{:?}", factors)` on the `large` input, on every
+/// check: the report a consumer's limit is tested with.
+fn huge() -> Report {
+    let factors: Vec<String> = (2..30_000u64).map(|d| d.to_string()).collect();
+    let panic = format!(
+        "on input `large`: the program panicked: [{}]\n(exit status 101)",
+        factors.join(", ")
+    );
+    assert!(panic.len() > 164_000, "{}", panic.len());
+    let ids = [
+        "pipe.factors",
+        "pipe.rejects-bad-input",
+        "pipe.two-workers",
+        "pipe.only-parent-prints",
+        "pipe.uses-pipe",
+        "pipe.closes-unused-ends",
+        "pipe.reaps-workers",
+        "pipe.no-deadlock",
+        "shm.factors",
+        "shm.rejects-bad-input",
+        "shm.two-workers",
+        "shm.only-parent-prints",
+        "shm.uses-sysv-shm",
+        "shm.detaches",
+        "shm.removes-segment",
+        "shm.reaps-workers",
+        "shm.large",
+        "posix.factors",
+        "posix.rejects-bad-input",
+        "posix.two-workers",
+        "posix.only-parent-prints",
+        "posix.uses-posix-shm",
+        "posix.unmaps",
+        "posix.unlinks",
+        "posix.reaps-workers",
+        "posix.large",
+    ];
+    report(
+        ids.iter()
+            .map(|id| check(id, 0, 2, Status::Failed, &panic))
+            .collect(),
+    )
+}
+
+/// A fixed context, so that snapshots do not move: graded at 2026-10-02T09:15:00Z for 12.5 s.
+fn context(report: &Report) -> Context {
+    let mut context = Context {
+        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_932_500),
+        elapsed: Duration::from_millis(12_500),
+        hostname: "grader-host".to_string(),
+        check_times: BTreeMap::new(),
+        part_times: BTreeMap::new(),
+    };
+    for (i, check) in formats::counted(report).enumerate() {
+        let time = Duration::from_millis(250 * (i as u64 + 1));
+        context.check_times.insert(check.id.clone(), time);
+        *context.part_times.entry(check.part.clone()).or_default() += time;
+    }
+    context
+}
+
+fn identity() -> classroom50::Identity {
+    classroom50::Identity {
+        classroom: "os-fall".to_string(),
+        assignment: "lab11".to_string(),
+        submission: "submit/2026-10-02T09-15-00Z-0a1b2c3".to_string(),
+        commit: "https://github.com/os-org/os-fall-lab11-alice/commit/0a1b2c3d".to_string(),
+        release: "https://github.com/os-org/os-fall-lab11-alice/releases/tag/submit%2F2026-10-02T09-15-00Z-0a1b2c3".to_string(),
+        review: "https://github.com/os-org/os-fall-lab11-alice/compare/9f8e7d6...0a1b2c3d"
+            .to_string(),
+        owner: "alice".to_string(),
+        assignment_type: "individual".to_string(),
+    }
+}
+
+fn schemas() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas")
+}
+
+/// Whether `python3` can import `module`; says so on stderr when it cannot.
+fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: python3 cannot import {module} (.ci/run installs it)");
+    }
+    ok
+}
+
+/// Runs a Python snippet with arguments; panics with its output if it fails.
+fn python(script: &str, args: &[&Path]) -> String {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn temp_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+// ------------------------------------------------------------------ Classroom 50
+
+/// The rules of `classroom50/result/v1`, restated: the published schema's (closed top level,
+/// required fields, types) and the runner's cross-field ones (identity equal to the
+/// runner's, score ≤ max-score, per test too), plus ours (one test per graded check, scores
+/// the report's, the sum of the tests' scores).
+fn assert_classroom50_rules(report: &Report, identity: &classroom50::Identity, json: &Value) {
+    assert_eq!(
+        keys(json),
+        BTreeSet::from([
+            "schema",
+            "classroom",
+            "assignment",
+            "assignment_type",
+            "owner",
+            "submission",
+            "commit",
+            "release",
+            "review",
+            "datetime",
+            "graded_at",
+            "score",
+            "max-score",
+            "tests"
+        ]),
+        "closed top level: the published keys, nothing else"
+    );
+    assert_eq!(json["schema"], "classroom50/result/v1");
+    assert_eq!(json["classroom"], identity.classroom.as_str());
+    assert_eq!(json["assignment"], identity.assignment.as_str());
+    let submission = json["submission"].as_str().unwrap();
+    assert!(submission.starts_with("submit/"), "{submission}");
+    for field in ["commit", "release", "review", "owner", "datetime"] {
+        assert!(!json[field].as_str().unwrap().is_empty(), "{field}");
+    }
+    let instant = json["datetime"].as_str().unwrap();
+    assert_eq!(instant.len(), 20, "{instant}");
+    assert!(instant.ends_with('Z') && instant.as_bytes()[10] == b'T');
+    // Integers (serde_json: u64, never f64 or bool), score ≤ max.
+    let (score, max) = (
+        json["score"].as_u64().expect("an integer score"),
+        json["max-score"].as_u64().expect("an integer max-score"),
+    );
+    assert!(score <= max);
+    assert_eq!((score, max), (report.score.into(), report.max_score.into()));
+    let tests = json["tests"].as_array().unwrap();
+    let graded: Vec<&CheckResult> = formats::counted(report).collect();
+    assert_eq!(tests.len(), graded.len(), "one test per graded check");
+    let mut sum = 0;
+    for (test, check) in tests.iter().zip(&graded) {
+        let name = test["test-name"].as_str().unwrap();
+        assert!(!name.is_empty());
+        assert!(name.starts_with(&check.id), "{name}");
+        assert!(test["passed"].is_boolean());
+        assert_eq!(test["passed"], check.status == Status::Passed);
+        let (s, m) = (
+            test["score"].as_u64().expect("an integer"),
+            test["max-score"].as_u64().expect("an integer"),
+        );
+        assert!(s <= m);
+        assert_eq!((s, m), (check.points.into(), check.max_points.into()));
+        assert_eq!(test["id"], check.id.as_str());
+        if check.status != Status::Passed {
+            assert!(!test["message"].as_str().unwrap().is_empty(), "{name}");
+        }
+        sum += s;
+    }
+    assert_eq!(sum, score, "score is the sum of the tests' scores");
+}
+
+/// Validates `result.json` texts with Python's `jsonschema` against the restated schema, as
+/// written and after the runner's stamping (it overwrites owner, assignment_type, datetime,
+/// graded_at, submitted_by before validating).
+fn validate_classroom50_with_jsonschema(results: &[(&str, String)]) {
+    if !python_has("jsonschema") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = vec![schemas().join("classroom50-result-v1.restated.json")];
+    for (name, text) in results {
+        paths.push(temp_file(dir.path(), &format!("{name}.json"), text));
+    }
+    let args: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let out = python(
+        r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+for path in sys.argv[2:]:
+    result = json.load(open(path))
+    validator.validate(result)
+    stamped = dict(result, owner="alice", assignment_type="individual",
+                   datetime="2026-10-02T09:15:00Z", graded_at="2026-10-02T09:16:00Z",
+                   submitted_by={"username": "alice", "id": 1})
+    validator.validate(stamped)
+    # What JSON Schema cannot say, as the runner checks it.
+    assert result["score"] <= result["max-score"]
+    for t in result["tests"]:
+        assert type(t["score"]) is int and type(t["max-score"]) is int
+        assert t["score"] <= t["max-score"]
+    # A fraction or a boolean would be refused.
+    for bad in ({**result, "score": 0.5}, {**result, "score": True}, {**result, "extra": 1}):
+        assert not validator.is_valid(bad)
+print("valid", len(sys.argv) - 2)
+"#,
+        &args,
+    );
+    assert_eq!(out.trim(), format!("valid {}", results.len()));
+}
+
+#[test]
+fn classroom50_results_follow_the_v1_rules_and_validate_with_jsonschema() {
+    let mut texts = Vec::new();
+    for (name, report) in samples().into_iter().chain([("huge", huge())]) {
+        let text = classroom50::render(&report, &identity(), &context(&report));
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_classroom50_rules(&report, &identity(), &json);
+        texts.push((name, text));
+    }
+    validate_classroom50_with_jsonschema(&texts);
+    // The example of the runner's own summary: 1 of 2 failing is `failure`, not an error.
+    let partial: Value = serde_json::from_str(&classroom50::render(
+        &partial(),
+        &identity(),
+        &context(&partial()),
+    ))
+    .unwrap();
+    assert_eq!(partial["score"], 4);
+    assert_eq!(partial["max-score"], 9);
+    assert_eq!(partial["tests"].as_array().unwrap().len(), 3);
+    assert!(
+        partial["tests"][2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a verdict on your program")
+    );
+    assert_eq!(partial["datetime"], "2026-10-02T09:15:00Z");
+}
+
+#[test]
+fn classroom50_release_body_has_the_score_every_check_and_each_failure() {
+    let body = classroom50::release_body(&stubs());
+    assert!(
+        body.starts_with("### classroom50 autograde: lab11"),
+        "{body}"
+    );
+    assert!(body.lines().next().unwrap().ends_with(": 0/13"), "{body}");
+    assert!(body.contains("| check | points | status |"));
+    for check in &stubs().checks {
+        assert!(body.contains(&format!("| `{}` ", check.id)), "{}", check.id);
+        assert!(body.contains(&format!("<code>{}</code>", check.id)));
+        assert!(body.contains(&check.hint), "{}", check.hint);
+    }
+    assert!(body.contains("not yet implemented: create the pipe"));
+    // Student text sits in a fence: a forged command or tag is text there.
+    let partial = classroom50::release_body(&partial());
+    assert!(partial.contains("```text\na worker (pid 2) wrote to stdout:"));
+    assert!(partial.contains("skipped (no program for `shm`)"));
+    // Clipped to its documented size, and it says so.
+    let huge = classroom50::release_body(&huge());
+    assert!(
+        huge.len() <= classroom50::RELEASE_BODY_MAX,
+        "{}",
+        huge.len()
+    );
+    assert!(huge.contains("bytes cut here"), "the cut is said");
+    assert_eq!(huge.matches("<details>").count(), 26, "every failure shown");
+}
+
+// ------------------------------------------------------------------ the old Classroom reporter
 
 /// The reporter's contract: version 1, a status, the maximum at the top, and per test the
 /// eight fields the command grader writes; skipped checks are left out.
@@ -189,89 +480,6 @@ fn assert_classroom_shape(report: &Report, json: &Value) {
     assert_eq!(sum, from_json["score"].as_u64().unwrap());
 }
 
-fn assert_gradescope_shape(report: &Report, json: &Value) {
-    assert_eq!(
-        keys(json),
-        BTreeSet::from([
-            "score",
-            "output",
-            "output_format",
-            "test_output_format",
-            "tests"
-        ])
-    );
-    assert_eq!(json["score"].as_u64(), Some(report.score.into()));
-    assert_eq!(json["output_format"], "md");
-    assert_eq!(json["test_output_format"], "text");
-    let tests = json["tests"].as_array().unwrap();
-    assert_eq!(
-        tests.len(),
-        report.checks.len() - count(report, Status::Skipped)
-    );
-    let (mut sum, mut max) = (0, 0);
-    let mut numbers = BTreeSet::new();
-    for test in tests {
-        assert_eq!(
-            keys(test),
-            BTreeSet::from([
-                "name",
-                "number",
-                "score",
-                "max_score",
-                "status",
-                "output",
-                "visibility"
-            ])
-        );
-        let status = test["status"].as_str().unwrap();
-        assert!(status == "passed" || status == "failed", "{status}");
-        assert_eq!(test["visibility"], "visible");
-        assert!(numbers.insert(test["number"].as_str().unwrap().to_string()));
-        sum += test["score"].as_u64().unwrap();
-        max += test["max_score"].as_u64().unwrap();
-    }
-    assert_eq!(sum, u64::from(report.score));
-    assert_eq!(max, u64::from(report.max_score));
-}
-
-/// (testcases, failures, errors, skipped), counted in the elements and checked against the
-/// totals the root element declares.
-fn junit_counts(xml: &str) -> (usize, usize, usize, usize) {
-    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
-    let root = doc.root_element();
-    assert_eq!(root.tag_name().name(), "testsuites");
-    let cases: Vec<_> = root
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
-    let with = |tag: &str| {
-        cases
-            .iter()
-            .filter(|case| case.children().any(|n| n.has_tag_name(tag)))
-            .count()
-    };
-    let counts = (cases.len(), with("failure"), with("error"), with("skipped"));
-    let attr = |name: &str| root.attribute(name).unwrap().parse::<usize>().unwrap();
-    assert_eq!(
-        (
-            attr("tests"),
-            attr("failures"),
-            attr("errors"),
-            attr("skipped")
-        ),
-        counts
-    );
-    for case in &cases {
-        let id = case.attribute("name").unwrap();
-        let part = id.split('.').next().unwrap();
-        assert_eq!(
-            case.attribute("classname"),
-            Some(format!("lab11.{part}").as_str())
-        );
-    }
-    counts
-}
-
 #[test]
 fn classroom_results_have_the_reporters_shape_and_the_reports_totals() {
     for (name, report) in samples() {
@@ -304,6 +512,15 @@ fn classroom_results_have_the_reporters_shape_and_the_reports_totals() {
         partial["tests"][0]["test_code"],
         "cargo test -p lab11 -- --exact pipe.factors"
     );
+    let with_times: Value = serde_json::from_str(&classroom::render_with(
+        &self::partial(),
+        &context(&self::partial()),
+    ))
+    .unwrap();
+    assert_eq!(
+        with_times["tests"][1]["duration"], 500,
+        "milliseconds of its runs"
+    );
     let stubs: Value = serde_json::from_str(&classroom::render(&stubs())).unwrap();
     assert_eq!(stubs["status"], "fail");
     assert!(
@@ -314,21 +531,250 @@ fn classroom_results_have_the_reporters_shape_and_the_reports_totals() {
     );
 }
 
+/// The reporter reads its input from one environment variable, and Linux refuses to start a
+/// program with a variable (name=value) over 128 KiB (MAX_ARG_STRLEN): the job would then
+/// record nothing. A 164 KB panic on every check stays far below, and the reporter can start.
+#[test]
+fn a_huge_panic_keeps_the_old_reporters_variable_well_under_128_kib() {
+    let report = huge();
+    let line = classroom::github_output(&report);
+    let encoded = line.strip_prefix("result=").unwrap().trim_end();
+    assert!(encoded.len() < 64 * 1024, "{} bytes", encoded.len());
+    let json: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_classroom_shape(&report, &json);
+    let message = json["tests"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("on input `large`: the program panicked: [2, 3, 4"));
+    assert!(message.contains("bytes cut here"), "the cut is counted");
+    assert!(message.contains("(exit status 101)"), "the tail is kept");
+    // The real limit, measured: exec with the variable as the workflow would pass it.
+    let status = Command::new("/bin/true")
+        .env("LAB11_RESULTS", encoded)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // What it was before caps: the same exec fails (E2BIG), so the limit is real here.
+    let uncapped =
+        base64::engine::general_purpose::STANDARD.encode(report.checks[0].message.as_bytes());
+    assert!(uncapped.len() > 128 * 1024);
+    assert!(
+        Command::new("/bin/true")
+            .env("LAB11_RESULTS", &uncapped)
+            .status()
+            .is_err(),
+        "an uncapped result could not even be passed to the reporter"
+    );
+}
+
+// ------------------------------------------------------------------ every format is capped
+
+#[test]
+fn no_format_carries_more_than_its_cap_of_a_huge_panic() {
+    let report = huge();
+    let ctx = context(&report);
+    let quoted = report.checks[0].message.len() * report.checks.len();
+    let sizes = [
+        (
+            "classroom",
+            classroom::render_with(&report, &ctx).len(),
+            64 * 1024,
+        ),
+        (
+            "classroom50 result.json",
+            classroom50::render(&report, &identity(), &ctx).len(),
+            2 * classroom50::RESULT_CAPS.total + 64 * 1024,
+        ),
+        (
+            "classroom50 release-body.md",
+            classroom50::release_body(&report).len(),
+            classroom50::RELEASE_BODY_MAX,
+        ),
+        (
+            "summary",
+            summary::render(&report).len(),
+            summary::SUMMARY_MAX,
+        ),
+        (
+            "annotations",
+            summary::annotations(&report).len(),
+            report.checks.len() * (3 * summary::ANNOTATION_MAX + 200),
+        ),
+        (
+            "gradescope",
+            gradescope::render_with(&report, &ctx).len(),
+            2 * gradescope::CAPS.total + 64 * 1024,
+        ),
+        (
+            "junit",
+            junit::render_with(&report, &ctx).len(),
+            2 * junit::CAPS.total + 64 * 1024,
+        ),
+    ];
+    for (format, size, cap) in sizes {
+        assert!(size <= cap, "{format}: {size} bytes > {cap}");
+        assert!(size < quoted / 4, "{format}: {size} bytes of {quoted}");
+        eprintln!("{format}: {size} bytes (cap {cap}) for {quoted} bytes quoted");
+    }
+    // Each keeps the head and the tail and counts the cut.
+    for text in [
+        gradescope::render_with(&report, &ctx),
+        junit::render_with(&report, &ctx),
+        summary::render(&report),
+        classroom50::render(&report, &identity(), &ctx),
+    ] {
+        assert!(text.contains("bytes cut here, of 1"), "the cut is counted");
+        assert!(text.contains("(exit status 101)"));
+        assert!(text.contains("panicked: [2, 3, 4, 5"));
+    }
+}
+
+// ------------------------------------------------------------------ plain GitHub Actions
+
+#[test]
+fn the_job_summary_has_a_table_and_each_failure_in_details() {
+    let text = summary::render(&partial());
+    assert!(
+        text.starts_with("### lab11 — Fork to factor: 4/9\n"),
+        "{text}"
+    );
+    assert!(text.contains("| check | points | status |\n|---|---:|---|\n"));
+    assert!(text.contains("| `pipe.factors` the pipe.factors check | 4/4 | ✅ passed |"));
+    assert!(text.contains(
+        "| `pipe.only-parent-prints` the pipe.only-parent-prints check | 0/2 | ❌ failed |"
+    ));
+    assert!(text.contains("| 0/3 | ⚠️ grader error |"));
+    assert!(
+        text.contains(
+            "| `shm.factors` the shm.factors check | – | skipped (no program for `shm`) |"
+        )
+    );
+    assert_eq!(text.matches("<details>").count(), 2);
+    assert_eq!(text.matches("</details>").count(), 2);
+    assert!(text.contains("hint: a hint for pipe.only-parent-prints"));
+    // Student text is inside a fence, whatever it holds.
+    let mut hostile = partial();
+    hostile.checks[1].message = "</details><img src=x onerror=alert(1)>\n````\n# forged".into();
+    let text = summary::render(&hostile);
+    let fence = text
+        .lines()
+        .find(|l| l.starts_with("`````"))
+        .expect("a fence longer than the text's run of four backticks");
+    assert_eq!(fence, "`````text");
+    assert!(text.contains("\n`````\n\n</details>"));
+    // Under GitHub's 1 MiB per step, with every failure still there.
+    let huge = summary::render(&huge());
+    assert!(huge.len() <= summary::SUMMARY_MAX);
+    assert_eq!(huge.matches("<details>").count(), 26);
+}
+
+#[test]
+fn the_summary_leaves_out_what_does_not_fit_and_says_so() {
+    let mut many = huge();
+    let more: Vec<CheckResult> = (0..400)
+        .map(|i| {
+            let mut c = many.checks[0].clone();
+            c.id = format!("pipe.extra-{i}");
+            c
+        })
+        .collect();
+    many.checks.extend(more);
+    let text = summary::render(&many);
+    assert!(text.len() <= summary::SUMMARY_MAX, "{}", text.len());
+    assert!(
+        text.contains("more failed checks are not shown here")
+            || text.matches("<details>").count() == many.checks.len(),
+        "either all shown or the rest counted"
+    );
+}
+
+#[test]
+fn one_escaped_error_annotation_per_failed_check() {
+    let mut report = partial();
+    report.checks[1].message = "50% done\r\n::warning::forged, with: colons".into();
+    let text = summary::annotations(&report);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "the failure and the grader error: {text}");
+    assert!(lines[0].starts_with("::error title=pipe.only-parent-prints (0/2 points)::"));
+    assert!(lines[1].starts_with("::error title=pipe.uses-pipe (0/3 points)::"));
+    // One line each, nothing that a runner would decode into a new command.
+    assert!(lines[0].contains(r"50%25 done\r%0A::warning::forged, with: colons"));
+    // A carriage return was already shown as `\r` by the report's escaping.
+    assert!(!text.contains('\r'));
+    assert_eq!(summary::annotations(&all_pass()), "");
+    // Titles escape the property separators.
+    let mut odd = stubs();
+    odd.checks[0].id = "pipe.a,b:c".into();
+    assert!(summary::annotations(&odd).starts_with("::error title=pipe.a%2Cb%3Ac (0/4 points)::"));
+}
+
+// ------------------------------------------------------------------ Gradescope
+
+fn assert_gradescope_shape(report: &Report, json: &Value) {
+    assert_eq!(
+        keys(json),
+        BTreeSet::from([
+            "score",
+            "execution_time",
+            "output",
+            "output_format",
+            "test_output_format",
+            "tests"
+        ])
+    );
+    assert_eq!(json["score"].as_u64(), Some(report.score.into()));
+    assert!(json["execution_time"].is_u64());
+    assert_eq!(json["output_format"], "md");
+    assert_eq!(json["test_output_format"], "text");
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(
+        tests.len(),
+        report.checks.len() - count(report, Status::Skipped)
+    );
+    let (mut sum, mut max) = (0, 0);
+    for test in tests {
+        // No `number`: Gradescope keeps the order given (numbers like 1.10 sort as decimals).
+        assert_eq!(
+            keys(test),
+            BTreeSet::from([
+                "name",
+                "score",
+                "max_score",
+                "status",
+                "output",
+                "visibility"
+            ])
+        );
+        let status = test["status"].as_str().unwrap();
+        assert!(status == "passed" || status == "failed", "{status}");
+        assert_eq!(test["visibility"], "visible");
+        sum += test["score"].as_u64().unwrap();
+        max += test["max_score"].as_u64().unwrap();
+    }
+    assert_eq!(sum, u64::from(report.score));
+    assert_eq!(max, u64::from(report.max_score));
+}
+
 #[test]
 fn gradescope_results_have_the_specs_shape_and_the_reports_totals() {
     for (_, report) in samples() {
-        let json: Value = serde_json::from_str(&gradescope::render(&report)).unwrap();
+        let json: Value =
+            serde_json::from_str(&gradescope::render_with(&report, &context(&report))).unwrap();
         assert_gradescope_shape(&report, &json);
+        assert_eq!(json["execution_time"], 13, "12.5 s, rounded up");
     }
     let json: Value = serde_json::from_str(&gradescope::render(&partial())).unwrap();
     assert_eq!(json["score"], 4);
-    let numbers: Vec<&str> = json["tests"]
+    let names: Vec<&str> = json["tests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["number"].as_str().unwrap())
+        .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(numbers, ["1.1", "1.2", "1.3"]);
+    assert!(names[0].starts_with("pipe.factors") && names[2].starts_with("pipe.uses-pipe"));
     // A grader error is failed with 0 points and says it is not the student's doing.
     assert_eq!(json["tests"][2]["status"], "failed");
     assert!(
@@ -340,13 +786,168 @@ fn gradescope_results_have_the_specs_shape_and_the_reports_totals() {
     assert!(json["output"].as_str().unwrap().contains("`shm`"));
 }
 
+// ------------------------------------------------------------------ JUnit
+
+/// (testcases, failures, errors, skipped), counted in the elements and checked against the
+/// totals the root and each suite declare.
+fn junit_counts(xml: &str) -> (usize, usize, usize, usize) {
+    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(
+        root.attribute("skipped"),
+        None,
+        "junit-10.xsd has no skipped here"
+    );
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let with = |cases: &[roxmltree::Node], tag: &str| {
+        cases
+            .iter()
+            .filter(|case| case.children().any(|n| n.has_tag_name(tag)))
+            .count()
+    };
+    let counts = (
+        cases.len(),
+        with(&cases, "failure"),
+        with(&cases, "error"),
+        with(&cases, "skipped"),
+    );
+    let attr = |node: roxmltree::Node, name: &str| {
+        node.attribute(name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            attr(root, "tests"),
+            attr(root, "failures"),
+            attr(root, "errors")
+        ),
+        (counts.0, counts.1, counts.2)
+    );
+    let mut skipped = 0;
+    for suite in root.children().filter(|n| n.has_tag_name("testsuite")) {
+        let own: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(
+            (
+                attr(suite, "tests"),
+                attr(suite, "failures"),
+                attr(suite, "errors"),
+                attr(suite, "skipped")
+            ),
+            (
+                own.len(),
+                with(&own, "failure"),
+                with(&own, "error"),
+                with(&own, "skipped")
+            )
+        );
+        skipped += attr(suite, "skipped");
+        assert!(suite.attribute("timestamp").is_some() && suite.attribute("hostname").is_some());
+        assert!(suite.attribute("time").is_some());
+    }
+    assert_eq!(skipped, counts.3);
+    for case in &cases {
+        let id = case.attribute("name").unwrap();
+        let part = id.split('.').next().unwrap();
+        assert_eq!(
+            case.attribute("classname"),
+            Some(format!("lab11.{part}").as_str())
+        );
+        let time: f64 = case
+            .attribute("time")
+            .expect("time on every case")
+            .parse()
+            .unwrap();
+        assert!(time >= 0.0);
+        assert!(
+            !case.children().any(|n| n.has_tag_name("properties")),
+            "no properties inside a testcase"
+        );
+    }
+    counts
+}
+
+/// `xmllint --noout --schema junit-10.xsd` on each document; skipped (with a message) where
+/// xmllint is not installed.
+fn validate_with_xmllint(documents: &[(&str, String)]) {
+    if Command::new("xmllint").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: xmllint is not installed (.ci/run installs libxml2-utils)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, xml) in documents {
+        let path = temp_file(dir.path(), &format!("{name}.xml"), xml);
+        let output = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(schemas().join("junit-10.xsd"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name} does not validate against junit-10.xsd:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// junitparser (optional): reads each document, and its counts and times add up.
+fn read_with_junitparser(documents: &[(&str, String)]) {
+    if !python_has("junitparser") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> = documents
+        .iter()
+        .map(|(name, xml)| temp_file(dir.path(), &format!("{name}.xml"), xml))
+        .collect();
+    let args: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let out = python(
+        r#"
+import sys
+from junitparser import JUnitXml, Failure, Error, Skipped
+for path in sys.argv[1:]:
+    xml = JUnitXml.fromfile(path)
+    for suite in xml:
+        cases = list(suite)
+        assert suite.tests == len(cases), (suite.name, suite.tests, len(cases))
+        total = sum(case.time for case in cases)   # fails on a case without time
+        assert total >= 0
+        kinds = [type(r) for case in cases for r in case.result]
+        assert suite.failures == kinds.count(Failure)
+        assert suite.errors == kinds.count(Error)
+        assert suite.skipped == kinds.count(Skipped)
+        assert suite.timestamp and suite.hostname
+print("read", len(sys.argv) - 1)
+"#,
+        &args,
+    );
+    assert_eq!(out.trim(), format!("read {}", documents.len()));
+}
+
 #[test]
-fn junit_has_one_case_per_item_with_failures_errors_and_skips() {
+fn junit_validates_against_junit_10_xsd_with_times_and_counts() {
+    let mut documents = Vec::new();
+    for (name, report) in samples().into_iter().chain([("huge", huge())]) {
+        documents.push((name, junit::render_with(&report, &context(&report))));
+        documents.push((name, junit::render(&report)));
+    }
+    validate_with_xmllint(&documents);
+    read_with_junitparser(&documents);
     assert_eq!(junit_counts(&junit::render(&all_pass())), (4, 0, 0, 0));
     assert_eq!(junit_counts(&junit::render(&stubs())), (4, 4, 0, 0));
     assert_eq!(junit_counts(&junit::render(&partial())), (5, 1, 1, 2));
     // The failure keeps the student's text intact through XML escaping.
-    let xml = junit::render(&partial());
+    let xml = junit::render_with(&partial(), &context(&partial()));
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let failure = doc
         .descendants()
@@ -358,14 +959,47 @@ fn junit_has_one_case_per_item_with_failures_errors_and_skips() {
     );
     assert!(failure.text().unwrap().contains("\"2 is a factor <&>\""));
     assert!(failure.text().unwrap().contains("hint: a hint for"));
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("timestamp"), Some("2026-10-02T09:15:00"));
+    assert_eq!(suite.attribute("hostname"), Some("grader-host"));
+    assert_eq!(
+        suite.attribute("time"),
+        Some("1.500"),
+        "0.25 + 0.5 + 0.75 s"
+    );
+    let case = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase"))
+        .unwrap();
+    assert_eq!(case.attribute("time"), Some("0.250"));
+    let points = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("points.pipe.only-parent-prints"))
+        .unwrap();
+    assert_eq!(points.attribute("value"), Some("0/2"));
 }
 
 #[test]
 fn snapshots() {
     for (name, report) in samples() {
-        insta::assert_snapshot!(format!("classroom_{name}"), classroom::render(&report));
-        insta::assert_snapshot!(format!("gradescope_{name}"), gradescope::render(&report));
-        insta::assert_snapshot!(format!("junit_{name}"), junit::render(&report));
+        let ctx = context(&report);
+        insta::assert_snapshot!(
+            format!("classroom_{name}"),
+            classroom::render_with(&report, &ctx)
+        );
+        insta::assert_snapshot!(
+            format!("gradescope_{name}"),
+            gradescope::render_with(&report, &ctx)
+        );
+        insta::assert_snapshot!(format!("junit_{name}"), junit::render_with(&report, &ctx));
+        insta::assert_snapshot!(
+            format!("classroom50_{name}"),
+            classroom50::render(&report, &identity(), &ctx)
+        );
+        insta::assert_snapshot!(format!("summary_{name}"), summary::render(&report));
     }
 }
 
@@ -431,15 +1065,21 @@ fn tokens_are_random_hex() {
 
 // ------------------------------------------------------------------ the command
 
-fn grader() -> assert_cmd::Command {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+fn kit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
-        .to_path_buf();
+        .to_path_buf()
+}
+
+fn grader() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("grader").expect("the grader binary is built");
-    cmd.current_dir(root)
+    cmd.current_dir(kit())
         .env_remove("GITHUB_OUTPUT")
         .timeout(std::time::Duration::from_secs(120));
+    for name in classroom50::REQUIRED_ENV {
+        cmd.env_remove(name);
+    }
     cmd
 }
 
@@ -512,11 +1152,163 @@ fn cli_formats_agree_with_the_json_report() {
     assert_eq!(gradescope["score"], reference["score"]);
     assert_gradescope_shape(&report, &gradescope);
 
-    // junit: one case per rubric item, skipped parts as skipped cases.
-    let (cases, failures, errors, skipped) = junit_counts(&check_bin_true("junit"));
+    // junit: one case per rubric item, skipped parts as skipped cases, valid, timed.
+    let xml = check_bin_true("junit");
+    let (cases, failures, errors, skipped) = junit_counts(&xml);
     assert_eq!(cases, report.checks.len());
     assert_eq!(failures, count(&report, Status::Failed));
     assert_eq!(errors, count(&report, Status::Error));
     assert_eq!(skipped, count(&report, Status::Skipped));
     assert!(failures > 0);
+    validate_with_xmllint(&[("cli", xml.clone())]);
+    read_with_junitparser(&[("cli", xml.clone())]);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let timed = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter(|n| n.attribute("time").is_some_and(|t| t != "0.000"))
+        .count();
+    assert!(timed > 0, "graded cases carry their runs' time");
+
+    // summary: the same points in the table.
+    let text = check_bin_true("summary");
+    assert!(
+        text.starts_with(&format!(
+            "### lab11 — {}: {}/{}",
+            report.title, report.score, report.max_score
+        )),
+        "{text}"
+    );
+}
+
+const IDENTITY_ENV: [(&str, &str); 8] = [
+    ("CLASSROOM", "os-fall"),
+    ("ASSIGNMENT", "fork-to-factor"),
+    ("SUBMISSION_TAG", "submit/2026-10-02T09-15-00Z-0a1b2c3"),
+    ("COMMIT_URL", "https://github.com/os-org/r/commit/0a1b2c3d"),
+    (
+        "RELEASE_URL",
+        "https://github.com/os-org/r/releases/tag/submit%2F2026",
+    ),
+    (
+        "REVIEW_URL",
+        "https://github.com/os-org/r/compare/9f8e7d6...0a1b2c3d",
+    ),
+    ("OWNER", "alice"),
+    ("ASSIGNMENT_TYPE", "individual"),
+];
+
+#[test]
+fn cli_classroom50_needs_the_runners_environment_or_placeholders() {
+    let dir = tempfile::tempdir().unwrap();
+    let kit = kit();
+    let args = |cmd: &mut assert_cmd::Command| {
+        cmd.current_dir(dir.path())
+            .args(["check", "lab11", "--root"])
+            .arg(&kit)
+            .args(["--exe", "pipe=/bin/true", "--format", "classroom50"]);
+    };
+    // Outside Classroom 50: one line, exit 2, nothing written, before any grading.
+    let mut cmd = grader();
+    args(&mut cmd);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("grader: error: --format classroom50 needs"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SUBMISSION_TAG") && stderr.contains("--placeholders"));
+    assert!(!dir.path().join("result.json").exists());
+
+    // In Classroom 50 (the runner's variables): result.json and release-body.md in the
+    // working directory, replacing a stale one, valid, the report fenced on stdout.
+    std::fs::write(dir.path().join("result.json"), "stale").unwrap();
+    let reference: Value = serde_json::from_str(&check_bin_true("json")).unwrap();
+    let report: Report = serde_json::from_value(reference).unwrap();
+    let mut cmd = grader();
+    args(&mut cmd);
+    for (name, value) in IDENTITY_ENV {
+        cmd.env(name, value);
+    }
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("::stop-commands::"), "{stdout}");
+    let text = std::fs::read_to_string(dir.path().join("result.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let expected = classroom50::Identity::from_env(
+        |name| {
+            IDENTITY_ENV
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        },
+        "lab11",
+        false,
+    )
+    .unwrap();
+    assert_eq!(json["assignment"], "fork-to-factor");
+    assert_eq!(json["owner"], "alice");
+    assert_classroom50_rules(&report, &expected, &json);
+    validate_classroom50_with_jsonschema(&[("cli", text)]);
+    let body = std::fs::read_to_string(dir.path().join("release-body.md")).unwrap();
+    assert!(
+        body.starts_with("### classroom50 autograde: lab11"),
+        "{body}"
+    );
+    assert!(body.contains("<code>pipe.factors</code>"));
+
+    // A local dry run.
+    let dry = tempfile::tempdir().unwrap();
+    let output = grader()
+        .current_dir(dry.path())
+        .args(["check", "lab11", "--root"])
+        .arg(&kit)
+        .args([
+            "--exe",
+            "pipe=/bin/true",
+            "--format",
+            "classroom50",
+            "--placeholders",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = std::fs::read_to_string(dry.path().join("result.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert!(json["submission"].as_str().unwrap().starts_with("submit/"));
+    validate_classroom50_with_jsonschema(&[("dry-run", text)]);
+}
+
+#[test]
+fn cli_summary_writes_annotations_to_their_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let annotations = dir.path().join("annotations.txt");
+    // A symbolic link left there is replaced, not written through.
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, "untouched").unwrap();
+    std::os::unix::fs::symlink(&target, &annotations).unwrap();
+    let output = grader()
+        .args([
+            "check",
+            "lab11",
+            "--exe",
+            "pipe=/bin/true",
+            "--format",
+            "summary",
+        ])
+        .arg("--annotations")
+        .arg(&annotations)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines = std::fs::read_to_string(&annotations).unwrap();
+    let failed = stdout.matches("❌ failed").count() + stdout.matches("⚠️ grader error").count();
+    assert!(failed > 0);
+    assert_eq!(lines.lines().count(), failed, "{lines}");
+    assert!(lines.lines().all(|l| l.starts_with("::error title=pipe.")));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
 }

@@ -1,6 +1,14 @@
-//! GitHub Classroom: the runner result that `autograding-grading-reporter@v1` reads, the
-//! `result=` line that hands it over through `$GITHUB_OUTPUT`, and the guard that keeps
-//! student text in the Actions log from issuing workflow commands.
+//! GitHub Classroom (discontinued on 2026-08-28; Classroom 50 is its successor, see
+//! [`super::classroom50`]): the runner result that `autograding-grading-reporter@v1` reads,
+//! the `result=` line that hands it over through `$GITHUB_OUTPUT`, and the guard that keeps
+//! student text in the Actions log from issuing workflow commands. Kept for repositories
+//! that still run the old reporter.
+//!
+//! The reporter reads the result from an environment variable, and Linux refuses to start a
+//! program with one variable over 128 KiB (`MAX_ARG_STRLEN`): the reporter would not even
+//! run. So feedback is capped by [`CAPS`]: with every check failing and every quoted byte
+//! doubled by JSON's escaping, the base64 line stays far below that (a test measures it with
+//! a 164 KB panic message).
 //!
 //! The reporter adds up two different things, so partial credit shows in one place only:
 //! the points it sends to Classroom are `Σ tests[].score` against the top-level `max_score`
@@ -8,7 +16,7 @@
 //! `passed tests / all tests × max_score`, which ignores the weights (4-point and 1-point
 //! checks count alike). Classroom's dashboard is right; the console total is approximate.
 
-use super::{counted, display_name, feedback};
+use super::{Caps, Context, counted, display_name, feedback_within};
 use crate::grade::{Report, Status};
 use base64::Engine as _;
 use serde::Serialize;
@@ -38,23 +46,30 @@ struct Test {
     filename: String,
     /// 0 means "no line": the reporter then prints none.
     line_no: u32,
-    /// Milliseconds; the report keeps no timings, and the reporter only displays it.
+    /// Milliseconds: the wall time of the runs the check read (the reporter only shows it).
     duration: u64,
 }
 
-fn result(report: &Report) -> RunnerResult {
+/// Feedback kept in a runner result: 4 KiB per check, 24 KiB in all.
+pub const CAPS: Caps = Caps {
+    per_check: 4 * 1024,
+    total: 24 * 1024,
+};
+
+fn result(report: &Report, context: &Context) -> RunnerResult {
+    let limit = CAPS.limit(report);
     let tests: Vec<Test> = counted(report)
         .map(|check| Test {
             name: display_name(check),
             status: status(check.status),
             score: check.points,
-            message: feedback(check),
+            message: feedback_within(check, limit),
             // By the kit's convention the student package is named after its lab, and the
             // harness names each test by its check id.
             test_code: format!("cargo test -p {} -- --exact {}", report.lab, check.id),
             filename: String::new(),
             line_no: 0,
-            duration: 0,
+            duration: context.check_time(&check.id).as_millis() as u64,
         })
         .collect();
     // The reporter fails the job on `fail` or `error`; an error (the grader could not run a
@@ -86,14 +101,26 @@ fn status(status: Status) -> &'static str {
 
 /// The runner result as indented JSON (what `--format classroom` prints on stdout).
 pub fn render(report: &Report) -> String {
-    serde_json::to_string_pretty(&result(report)).expect("a runner result always serializes")
+    render_with(report, &Context::now())
+}
+
+/// [`render`] with the runs' timings.
+pub fn render_with(report: &Report, context: &Context) -> String {
+    serde_json::to_string_pretty(&result(report, context))
+        .expect("a runner result always serializes")
 }
 
 /// The line to append to `$GITHUB_OUTPUT`: `result=` and the base64 of the compact JSON,
 /// which the workflow hands to the reporter as `steps.<id>.outputs.result`. Base64 has no
 /// newline, so the one-line `name=value` form cannot be broken by student text.
 pub fn github_output(report: &Report) -> String {
-    let json = serde_json::to_string(&result(report)).expect("a runner result always serializes");
+    github_output_with(report, &Context::now())
+}
+
+/// [`github_output`] with the runs' timings.
+pub fn github_output_with(report: &Report, context: &Context) -> String {
+    let json =
+        serde_json::to_string(&result(report, context)).expect("a runner result always serializes");
     format!(
         "result={}\n",
         base64::engine::general_purpose::STANDARD.encode(json)
@@ -105,13 +132,17 @@ pub fn github_output(report: &Report) -> String {
 /// Student programs inherit that variable and may have written to the file first. The
 /// grader writes last (their processes are gone by then), and if they left a line unfinished
 /// ours starts on a new one, so the file's last line is always the grader's whole `result=`.
-pub fn append_github_output(path: &Path, report: &Report) -> std::io::Result<()> {
+pub fn append_github_output(
+    path: &Path,
+    report: &Report,
+    context: &Context,
+) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)?;
-    let mut line = github_output(report);
+    let mut line = github_output_with(report, context);
     if file.metadata()?.len() > 0 {
         let mut last = [0u8; 1];
         file.seek(SeekFrom::End(-1))?;
@@ -186,7 +217,7 @@ mod tests {
         };
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), "result=FORGED\nX").unwrap();
-        append_github_output(file.path(), &report).unwrap();
+        append_github_output(file.path(), &report, &super::Context::now()).unwrap();
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert_eq!(
             text,

@@ -4,8 +4,12 @@
 //! Gradescope has no "error" status and no top-level maximum (the assignment's total is set
 //! on its site), so a check the grader could not run is `failed`, with 0 points and a note
 //! that it is not the student's fault, and the total is the one `score`.
+//!
+//! Tests carry no `number`: Gradescope then lists them in the order given (rubric order),
+//! where numbers such as `1.10` could sort as decimals before `1.2`. Feedback is capped by
+//! [`CAPS`]; `execution_time` is the grading's wall time in whole seconds.
 
-use super::{counted, display_name, feedback};
+use super::{Caps, Context, counted, display_name, feedback_within};
 use crate::grade::{Report, Status};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -14,6 +18,8 @@ use std::fmt::Write as _;
 struct Results {
     /// Overrides the sum of the tests' scores; the same number, stated once.
     score: u32,
+    /// Seconds, rounded up.
+    execution_time: u64,
     output: String,
     /// The summary is ours (Markdown); the tests' output quotes student programs, so it is
     /// shown as plain text, never rendered.
@@ -25,8 +31,6 @@ struct Results {
 #[derive(Serialize)]
 struct Test {
     name: String,
-    /// "part.check", both counted from 1 in rubric order, as Gradescope sorts by it.
-    number: String,
     score: u32,
     max_score: u32,
     status: &'static str,
@@ -34,23 +38,24 @@ struct Test {
     visibility: &'static str,
 }
 
+/// Feedback kept in `results.json`: 16 KiB per check, 512 KiB in all.
+pub const CAPS: Caps = Caps {
+    per_check: 16 * 1024,
+    total: 512 * 1024,
+};
+
 /// The report as Gradescope's `results.json`.
 pub fn render(report: &Report) -> String {
+    render_with(report, &Context::now())
+}
+
+/// [`render`] with the grading's wall time.
+pub fn render_with(report: &Report, context: &Context) -> String {
+    let limit = CAPS.limit(report);
     let mut tests = Vec::new();
-    // (part, checks numbered so far) in order of first appearance.
-    let mut parts: Vec<(&str, usize)> = Vec::new();
     for check in counted(report) {
-        let index = match parts.iter().position(|(part, _)| *part == check.part) {
-            Some(index) => index,
-            None => {
-                parts.push((&check.part, 0));
-                parts.len() - 1
-            }
-        };
-        parts[index].1 += 1;
         tests.push(Test {
             name: display_name(check),
-            number: format!("{}.{}", index + 1, parts[index].1),
             score: check.points,
             max_score: check.max_points,
             status: if check.status == Status::Passed {
@@ -58,12 +63,13 @@ pub fn render(report: &Report) -> String {
             } else {
                 "failed"
             },
-            output: feedback(check),
+            output: feedback_within(check, limit),
             visibility: "visible",
         });
     }
     let results = Results {
         score: report.score,
+        execution_time: context.elapsed.as_secs() + u64::from(context.elapsed.subsec_nanos() > 0),
         output: summary(report),
         output_format: "md",
         test_output_format: "text",
