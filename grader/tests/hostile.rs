@@ -287,7 +287,11 @@ fn runs_under_tmp_do_not_collide(isolation: Option<Isolation>) {
     for run in runs {
         let outcome = run.join().unwrap();
         assert_eq!(outcome.stdout.text(), "made /tmp/lab-kit-exclusive\n");
+        // The directory bound back for the program is the grader's: neither a leak nor
+        // emptied by the clean-up.
+        assert_eq!(outcome.leaks, vec![], "{:?}", outcome.isolation);
     }
+    assert!(exe.exists(), "the program's own directory was emptied");
 }
 
 /// A program that kills its parent: in the fallback that is the grader, which survives
@@ -301,6 +305,43 @@ fn killing_the_grader_is_refused(isolation: Option<Isolation>) {
         );
     }
     assert_eq!(outcome.status, RunStatus::Completed);
+}
+
+/// Every call that would move data past a lab's mechanism (another process's memory or
+/// descriptors, a child sharing memory or descriptors, Linux AIO, a seccomp listener that
+/// outranks the tracer, ptrace) is refused with ENOSYS and recorded, in both tracing modes.
+fn the_forbidden_calls_are_refused_and_recorded(isolation: Option<Isolation>) {
+    let exe = common::package_bins("hostile")["main"].clone();
+    for full in [false, true] {
+        let outcome = common::run_isolated(&exe, &["forbidden"], b"", full, 10.0, isolation);
+        let tried = attempts(&outcome);
+        assert_eq!(tried.len(), 8, "{tried:?}");
+        for (call, errno) in &tried {
+            assert_eq!(
+                errno, "38",
+                "full: {full}, {call} was not refused: {tried:?}"
+            );
+        }
+        let refused: Vec<&str> = outcome.trace.processes[0]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                grader::trace::Event::Refused { syscall, .. } => Some(syscall.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            "pidfd_getfd",
+            "process_vm_writev",
+            "process_vm_readv",
+            "io_setup",
+            "clone",
+            "clone",
+            "seccomp",
+            "ptrace",
+        ];
+        assert_eq!(refused, expected, "full: {full}");
+    }
 }
 
 /// `grader trace` gives the program the operator's terminal as its stdin and stdout; run
@@ -395,6 +436,7 @@ macro_rules! in_both_isolations {
 
 in_both_isolations!(
     no_way_out,
+    the_forbidden_calls_are_refused_and_recorded,
     runs_under_tmp_do_not_collide,
     killing_the_grader_is_refused,
     nothing_is_left_behind,

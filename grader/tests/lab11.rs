@@ -55,6 +55,9 @@ fixtures! {
     fixture_pipe_workers_print: "pipe-workers-print" as "pipe" fails [
         "pipe.only-parent-prints", "pipe.uses-pipe",
     ];
+    fixture_pipe_takes_parents_stdout: "pipe-takes-parents-stdout" as "pipe" fails [
+        "pipe.uses-pipe",
+    ] saying ["called pidfd_getfd (taking another process's descriptors)"];
     fixture_pipe_keeps_write_end: "pipe-keeps-write-end" as "pipe" fails [
         "pipe.factors", "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
         "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",

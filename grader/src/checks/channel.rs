@@ -10,6 +10,9 @@ const HARMLESS_WRITE_TARGETS: &[&str] = &["/dev/null", "/dev/tty"];
 
 pub(super) fn channel(case: &Case<'_>, mechanism: Mechanism) -> Result<(), String> {
     let trace = &case.run.trace;
+    if let Some(refused) = refused_call(trace) {
+        return Err(refused);
+    }
     if let Some(other) = forbidden_channel(trace, mechanism) {
         return Err(other);
     }
@@ -21,6 +24,21 @@ pub(super) fn channel(case: &Case<'_>, mechanism: Mechanism) -> Result<(), Strin
         Mechanism::UnixSocket => socket_carried_results(trace),
         Mechanism::PosixShm => posix_shm_carried_results(trace),
     }
+}
+
+/// The first call the tracer refused (see `trace::interest::refusal`): each is a way around
+/// the mechanism a lab grades, so no channel check passes a run that tried one.
+pub(super) fn refused_call(trace: &Trace) -> Option<String> {
+    trace.processes.iter().find_map(|process| {
+        process.events.iter().find_map(|event| match event {
+            Event::Refused { syscall, reason } => Some(format!(
+                "{} called {syscall} ({reason}): no lab allows it, and the grader refused it \
+                 (it returned ENOSYS); the results must travel through the lab's mechanism only",
+                process.name()
+            )),
+            _ => None,
+        })
+    })
 }
 
 /// The first use of a channel other than the one the part requires.

@@ -190,6 +190,9 @@ pub(super) fn shared_buffer(case: &Case<'_>) -> Result<(), String> {
     if trace.children_of(0).next().is_none() {
         return Err("the parent forked no producer or consumer".into());
     }
+    if let Some(refused) = super::channel::refused_call(trace) {
+        return Err(refused);
+    }
     if let Some(other) = other_channel(trace) {
         return Err(other);
     }

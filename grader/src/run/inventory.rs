@@ -455,13 +455,16 @@ pub const WRITABLE_PLACES: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mq
 /// with `sysv`, the System V segments, semaphore sets and message queues of this IPC
 /// namespace whose owner or creator is `uid`; and the entries of each place in `places`
 /// (as the program names it, and where the grader sees it) that `uid` owns, with whatever
-/// they hold, but for those in `keep` (the run's scratch directory, the grader's to remove).
+/// they hold, but for those in `keep` (as the program names them: the run's scratch
+/// directory, the grader's to remove; the directories a namespaced run has bound back).
+/// Nothing on another file system is touched: a bind mount still attached is skipped, not
+/// emptied.
 /// Each is removed, then reported.
 pub fn collect_owned_leaks(
     uid: u32,
     sysv: bool,
     places: &[(&str, PathBuf)],
-    keep: &[&Path],
+    keep: &[PathBuf],
 ) -> Vec<Leak> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut leaks = Vec::new();
@@ -503,6 +506,9 @@ pub fn collect_owned_leaks(
         }
     }
     for (shown, here) in places {
+        let Ok(device) = fs::metadata(here).map(|m| m.dev()) else {
+            continue;
+        };
         let Ok(entries) = fs::read_dir(here) else {
             continue;
         };
@@ -510,17 +516,15 @@ pub fn collect_owned_leaks(
             let Ok(meta) = entry.path().symlink_metadata() else {
                 continue;
             };
-            if meta.uid() != uid || keep.contains(&entry.path().as_path()) {
-                continue;
-            }
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = format!("{shown}/{name}");
-            let removed = if meta.is_dir() {
-                // remove_dir_all never follows a symlink out of the directory.
-                fs::remove_dir_all(entry.path()).is_ok()
-            } else {
-                fs::remove_file(entry.path()).is_ok()
-            };
+            if meta.uid() != uid
+                || meta.dev() != device
+                || keep.iter().any(|k| *k == Path::new(&path))
+            {
+                continue;
+            }
+            let removed = remove_tree_on(device, &entry.path());
             let kind = meta.file_type();
             leaks.push(match *shown {
                 "/dev/shm" => Leak::PosixShm { path, removed },
@@ -535,6 +539,32 @@ pub fn collect_owned_leaks(
         }
     }
     leaks
+}
+
+/// Removes `path` and, if it is a directory, everything in it, on file system `device`
+/// only: a symlink is removed, never followed, and an entry on another file system (a
+/// mount inside) is left, so the removal fails and says so.
+fn remove_tree_on(device: u64, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = path.symlink_metadata() else {
+        return false;
+    };
+    if meta.dev() != device {
+        return false;
+    }
+    if !meta.is_dir() {
+        return fs::remove_file(path).is_ok();
+    }
+    let emptied = fs::read_dir(path).is_ok_and(|entries| {
+        // Every entry is tried, even after one fails: the rest still go.
+        entries
+            .flatten()
+            .map(|entry| remove_tree_on(device, &entry.path()))
+            .filter(|removed| !removed)
+            .count()
+            == 0
+    });
+    emptied && fs::remove_dir(path).is_ok()
 }
 
 /// Removes a System V object of any kind (a segment goes once nobody is attached).

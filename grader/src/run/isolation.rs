@@ -328,6 +328,17 @@ struct Bind {
 }
 
 impl PrivateMounts {
+    /// The entries of the private tmpfs that the binds made (the outermost directory of
+    /// each): the grader's, not the run's, whoever owns them.
+    pub fn made_entries(&self) -> Vec<std::path::PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        self.binds
+            .iter()
+            .filter_map(|bind| bind.make.first())
+            .map(|dir| std::ffi::OsStr::from_bytes(dir.as_bytes()).into())
+            .collect()
+    }
+
     /// No mounts (a run without namespaces).
     pub fn none() -> Self {
         PrivateMounts {

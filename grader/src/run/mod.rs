@@ -232,6 +232,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     } else {
         isolation::PrivateMounts::none()
     };
+    let made_by_mounts = mounts.made_entries();
     // The program may signal none of the grader's processes: a root grader's runs have
     // another uid (or live in a PID namespace) for that; an unprivileged grader in the
     // fallback refuses those calls with a filter.
@@ -440,7 +441,9 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             .flat_map(|p| &p.events)
             .any(|e| matches!(e, crate::trace::Event::ShmGet { ret, .. } if *ret >= 0));
     let mut leaks = match namespace_handles {
-        Some(Ok(handles)) => handles.collect_leaks(&outcome.trace, !no_segments, run_user),
+        Some(Ok(handles)) => {
+            handles.collect_leaks(&outcome.trace, !no_segments, run_user, &made_by_mounts)
+        }
         Some(Err(e)) => return Err(RunError::Isolation(e)),
         None => inventory::collect_leaks(&outcome.trace, &segments_before, Path::new("/dev/shm")),
     };
@@ -452,8 +455,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             .iter()
             .map(|place| (*place, PathBuf::from(place)))
             .collect();
-        let scratch_dir = scratch.dir.as_ref().map(|d| d.path());
-        let keep: Vec<&Path> = scratch_dir.into_iter().collect();
+        let keep: Vec<PathBuf> = scratch.dir.iter().map(|d| d.path().to_path_buf()).collect();
         leaks.extend(inventory::collect_owned_leaks(
             user.uid, true, &places, &keep,
         ));
@@ -590,6 +592,7 @@ impl NamespaceHandles {
         trace: &Trace,
         segments: bool,
         run_user: Option<isolation::RunUser>,
+        made_by_mounts: &[PathBuf],
     ) -> Vec<Leak> {
         let dev_shm = PathBuf::from(format!("/proc/self/fd/{}", self.dev_shm.as_raw_fd()));
         let mut leaks = if segments {
@@ -625,7 +628,7 @@ impl NamespaceHandles {
                 user.uid,
                 false,
                 &places,
-                &[],
+                made_by_mounts,
             ));
         }
         leaks

@@ -347,40 +347,194 @@ impl Interest {
     }
 }
 
-/// The filter that refuses the calls a program could use to leave the tracer's sight.
+/// Calls no program may make, whatever the lab: each would let it leave the tracer's sight
+/// or move data past the mechanism a lab grades. The hardening filter stops at them
+/// (`SECCOMP_RET_TRACE`, or `ENOSYS` with no tracer), and the tracer refuses them: the call
+/// is skipped, returns ENOSYS (so glibc falls back from clone3 to clone), and is recorded
+/// as [`Event::Refused`](super::model::Event::Refused) with this reason. [`refusal`] and
+/// [`hardening_filter`] are both made from this one list, so filtered and full tracing
+/// refuse the same calls.
+const REFUSED: &[(Sysno, Refused, &str)] = &[
+    (
+        Sysno::clone,
+        Refused::FlagsSet(libc::CLONE_UNTRACED as u64),
+        "a child the tracer cannot follow (CLONE_UNTRACED)",
+    ),
+    (
+        Sysno::clone,
+        Refused::FlagsExactly {
+            mask: (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_VFORK) as u64,
+            value: libc::CLONE_VM as u64,
+        },
+        "a process sharing another's memory (CLONE_VM without CLONE_THREAD)",
+    ),
+    (
+        Sysno::clone,
+        Refused::FlagsExactly {
+            mask: (libc::CLONE_FILES | libc::CLONE_THREAD) as u64,
+            value: libc::CLONE_FILES as u64,
+        },
+        "a process sharing another's descriptors (CLONE_FILES without CLONE_THREAD)",
+    ),
+    (
+        Sysno::clone3,
+        Refused::Always,
+        "clone3, whose flags a filter cannot read",
+    ),
+    (
+        Sysno::io_uring_setup,
+        Refused::Always,
+        "io_uring, whose calls the tracer cannot see",
+    ),
+    (
+        Sysno::io_uring_enter,
+        Refused::Always,
+        "io_uring, whose calls the tracer cannot see",
+    ),
+    (
+        Sysno::io_uring_register,
+        Refused::Always,
+        "io_uring, whose calls the tracer cannot see",
+    ),
+    (
+        Sysno::io_setup,
+        Refused::Always,
+        "Linux AIO, whose writes the tracer cannot see",
+    ),
+    (
+        Sysno::io_submit,
+        Refused::Always,
+        "Linux AIO, whose writes the tracer cannot see",
+    ),
+    (
+        Sysno::pidfd_getfd,
+        Refused::Always,
+        "taking another process's descriptors",
+    ),
+    (
+        Sysno::process_vm_readv,
+        Refused::Always,
+        "reading another process's memory",
+    ),
+    (
+        Sysno::process_vm_writev,
+        Refused::Always,
+        "writing another process's memory",
+    ),
+    (Sysno::ptrace, Refused::Always, "tracing a process"),
+    (
+        Sysno::seccomp,
+        Refused::ArgFlagsSet {
+            arg: 1,
+            flags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+        },
+        "a seccomp filter that answers calls itself (user notification)",
+    ),
+];
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (linux/seccomp.h): the filter gets a listener that
+/// answers its `SECCOMP_RET_USER_NOTIF` calls, which outranks the grader's `RET_TRACE`.
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
+
+/// When a call of [`REFUSED`] is refused.
+#[derive(Clone, Copy)]
+enum Refused {
+    Always,
+    /// Any of these bits set in the first argument (clone's flags).
+    FlagsSet(u64),
+    /// The first argument, masked, equals `value`.
+    FlagsExactly {
+        mask: u64,
+        value: u64,
+    },
+    /// Any of these bits set in argument `arg`.
+    ArgFlagsSet {
+        arg: usize,
+        flags: u64,
+    },
+}
+
+impl Refused {
+    fn matches(self, args: &[u64; 6]) -> bool {
+        match self {
+            Refused::Always => true,
+            Refused::FlagsSet(bits) => args[0] & bits != 0,
+            Refused::FlagsExactly { mask, value } => args[0] & mask == value,
+            Refused::ArgFlagsSet { arg, flags } => args[arg] & flags != 0,
+        }
+    }
+
+    /// The filter's rule, or `None` when the call is refused whatever its arguments.
+    fn rule(self) -> Result<Option<SeccompRule>, seccompiler::BackendError> {
+        let masked = |arg: u8, mask: u64, value: u64| {
+            SeccompCondition::new(
+                arg,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(mask),
+                value,
+            )
+        };
+        // A masked comparison with the mask as value is "all these bits set": the bits
+        // refused this way are single ones, so it is "this bit set".
+        let condition = match self {
+            Refused::Always => return Ok(None),
+            Refused::FlagsSet(bits) => masked(0, bits, bits)?,
+            Refused::FlagsExactly { mask, value } => masked(0, mask, value)?,
+            Refused::ArgFlagsSet { arg, flags } => masked(arg as u8, flags, flags)?,
+        };
+        Ok(Some(SeccompRule::new(vec![condition])?))
+    }
+}
+
+/// Whether a call is refused (see [`REFUSED`]).
+pub enum Refusal {
+    /// It may go ahead.
+    No,
+    /// It is refused without a word: clone3, which glibc tries first and falls back from.
+    Quietly,
+    /// It is refused, and recorded with this reason.
+    Because(&'static str),
+}
+
+/// Whether, and why, a call is refused (see [`REFUSED`]).
+pub fn refusal(sysno: Sysno, args: &[u64; 6]) -> Refusal {
+    match REFUSED
+        .iter()
+        .find(|(call, when, _)| *call == sysno && when.matches(args))
+    {
+        None => Refusal::No,
+        Some((Sysno::clone3, ..)) => Refusal::Quietly,
+        Some((_, _, reason)) => Refusal::Because(reason),
+    }
+}
+
+/// The filter that stops at the calls of [`REFUSED`] for the tracer to refuse.
 pub fn hardening_filter() -> Result<BpfProgram, seccompiler::BackendError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    rules.insert(
-        Sysno::clone.id() as i64,
-        vec![SeccompRule::new(vec![SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(libc::CLONE_UNTRACED as u64),
-            libc::CLONE_UNTRACED as u64,
-        )?])?],
-    );
-    for sysno in [
-        Sysno::clone3,
-        Sysno::io_uring_setup,
-        Sysno::io_uring_enter,
-        Sysno::io_uring_register,
-    ] {
-        rules.insert(sysno.id() as i64, vec![]);
+    for (sysno, when, _) in REFUSED {
+        // An empty rule list matches the call whatever its arguments; REFUSED never gives
+        // one call both kinds of entry.
+        let entry = rules.entry(sysno.id() as i64).or_default();
+        entry.extend(when.rule()?);
     }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Trace(REFUSED_MARK),
         native_arch(),
     )?;
     filter.try_into()
 }
 
+/// The data the hardening filter's stops carry (telling them apart is the tracer's
+/// [`refusal`] check; the mark only makes them recognisable in a debugger).
+const REFUSED_MARK: u32 = 0x7e5e;
+
 /// The filter that keeps a run of an unprivileged grader without namespaces (same uid, same
 /// PID namespace) from reaching the grader: signals to the grader's process or process
 /// group or to everyone (`kill(-1)`), signals by thread id (which could name a grader
-/// thread), a pidfd of the grader, and tracing or reading and writing another process's
-/// memory. Each fails with EPERM, as it would for a process of another user.
+/// thread), a pidfd of the grader. Each fails with EPERM, as it would for a process of
+/// another user, whatever the tracer does.
 pub fn shield_filter(grader_pid: i32) -> Result<BpfProgram, seccompiler::BackendError> {
     let equals = |arg: u8, value: i32| -> Result<SeccompRule, seccompiler::BackendError> {
         SeccompRule::new(vec![SeccompCondition::new(
@@ -407,14 +561,9 @@ pub fn shield_filter(grader_pid: i32) -> Result<BpfProgram, seccompiler::Backend
     ] {
         rules.insert(sysno.id() as i64, vec![equals(0, grader_pid)?]);
     }
-    for sysno in [
-        Sysno::tkill,
-        Sysno::ptrace,
-        Sysno::process_vm_readv,
-        Sysno::process_vm_writev,
-    ] {
-        rules.insert(sysno.id() as i64, vec![]);
-    }
+    // tkill names a thread by its id alone, which may be one of the grader's. (Tracing and
+    // other processes' memory are refused for every run by the hardening filter.)
+    rules.insert(Sysno::tkill.id() as i64, vec![]);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,

@@ -135,6 +135,9 @@ pub enum Stream {
 pub enum Event {
     /// A new process (or thread) was created by fork, vfork or clone.
     Spawn { child: ProcId, thread: bool },
+    /// A call no program may make (`trace::interest::refusal`): the tracer skipped it, and
+    /// it returned ENOSYS.
+    Refused { syscall: String, reason: String },
     /// pipe/pipe2: the read and write ends, and the kernel's id for the pipe.
     Pipe {
         read_fd: i32,

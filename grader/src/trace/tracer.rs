@@ -21,7 +21,8 @@
 
 use super::hold::{HoldPoint, HoldRule};
 use super::interest::{
-    Interest, SEND_CALLS, SIGNAL_SEND_CALLS, SIGNAL_WAIT_CALLS, needs_exit_stop, write_fd_arg,
+    Interest, Refusal, SEND_CALLS, SIGNAL_SEND_CALLS, SIGNAL_WAIT_CALLS, needs_exit_stop, refusal,
+    write_fd_arg,
 };
 use super::live::LiveSet;
 use super::model::{Disposition, End, Event, ProcId, Process, Stream, Trace};
@@ -703,6 +704,19 @@ impl Tracer<'_> {
         if task.pending.as_ref().is_some_and(|p| p.sysno == sysno) {
             return; // The seccomp stop that follows a stepping process's entry stop.
         }
+        match refusal(sysno, &args) {
+            Refusal::No => {}
+            Refusal::Quietly => return skip_syscall(tid),
+            Refusal::Because(reason) => {
+                let proc = task.proc;
+                skip_syscall(tid);
+                self.trace.processes[proc].events.push(Event::Refused {
+                    syscall: sysno.name().to_string(),
+                    reason: reason.to_string(),
+                });
+                return;
+            }
+        }
         let proc = task.proc;
         if sysno == Sysno::rt_sigreturn {
             task.handlers.pop();
@@ -1212,6 +1226,39 @@ fn restart(tid: i32, request: libc::c_uint, sig: i32) {
     // follows.
     unsafe {
         libc::ptrace(request, tid, 0usize, sig as libc::c_long);
+    }
+}
+
+/// Makes a tracee stopped at a call's entry (or its seccomp stop) skip the call: its number
+/// becomes -1, and the call returns -ENOSYS, which the kernel put in the return register at
+/// entry.
+fn skip_syscall(tid: i32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let orig_rax = std::mem::offset_of!(libc::user_regs_struct, orig_rax);
+        // SAFETY: POKEUSER writes one word of the stopped tracee's saved registers at an
+        // offset inside struct user_regs_struct; no memory of ours is involved.
+        unsafe {
+            libc::ptrace(libc::PTRACE_POKEUSER, tid, orig_rax, -1i64);
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        const NT_ARM_SYSTEM_CALL: usize = 0x404;
+        let mut number: i32 = -1;
+        let mut iov = libc::iovec {
+            iov_base: (&raw mut number).cast(),
+            iov_len: std::mem::size_of::<i32>(),
+        };
+        // SAFETY: SETREGSET reads `iov`, which points at a local int that outlives the call.
+        unsafe {
+            libc::ptrace(
+                libc::PTRACE_SETREGSET,
+                tid,
+                NT_ARM_SYSTEM_CALL,
+                &raw mut iov,
+            );
+        }
     }
 }
 
