@@ -12,19 +12,24 @@
 //! after it.
 
 use crate::trace::live::LiveSet;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// What the grader does as the client, as a rubric input declares it.
+/// What the grader does as the client, as a rubric input declares it. Its values are
+/// parsed as the rubric loads (the address's form, hex bytes, signal names) and
+/// [`ClientScript::check`] finds the steps that could never go as written, so that a typo
+/// in the rubric fails the rubric, not the student's check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ClientScript {
-    /// `unix:PATH` or `tcp:127.0.0.1:PORT`; `{dir}` and `{port}` are the run's own.
+    /// `unix:PATH` or `tcp:IP:PORT`; `{dir}` and `{port}` are the run's own (filled in by
+    /// [`expand`] when the run starts).
+    #[serde(deserialize_with = "address_text")]
     pub address: String,
     pub steps: Vec<Step>,
 }
@@ -73,7 +78,7 @@ pub enum Step {
         bytes: usize,
     },
     /// Send these bytes (hex, spaces allowed) as they are: a malformed frame.
-    SendRaw { conn: String, hex: String },
+    SendRaw { conn: String, hex: HexBytes },
     /// Expect either a reply with this status or the connection closed; no reply at all
     /// within the time is a failure (the server hangs on it).
     #[serde(rename_all = "kebab-case")]
@@ -91,8 +96,8 @@ pub enum Step {
     Pause { ms: u64 },
     /// No child of the server is a zombie (ended but not reaped).
     NoZombies,
-    /// Send a signal (`SIGTERM`, `SIGINT`) to the program's first process.
-    Signal { signal: String },
+    /// Send a signal (`SIGTERM`, `SIGINT`, `SIGHUP`) to the program's first process.
+    Signal { signal: SignalName },
     /// Expect the program's first process to end within the time.
     #[serde(rename_all = "kebab-case")]
     WaitExit { within_ms: u64 },
@@ -100,6 +105,228 @@ pub enum Step {
 
 fn default_reply_ms() -> u64 {
     2000
+}
+
+impl Step {
+    /// The connection the step uses, if any.
+    fn conn(&self) -> Option<&str> {
+        match self {
+            Step::Connect { conn }
+            | Step::Call { conn, .. }
+            | Step::StartCall { conn, .. }
+            | Step::FinishCall { conn, .. }
+            | Step::SendPartial { conn, .. }
+            | Step::SendRaw { conn, .. }
+            | Step::ExpectStatusOrClose { conn, .. }
+            | Step::ShutdownWrite { conn }
+            | Step::Close { conn } => Some(conn),
+            Step::Pause { .. } | Step::NoZombies | Step::Signal { .. } | Step::WaitExit { .. } => {
+                None
+            }
+        }
+    }
+
+    /// How long the step waits at most (or, for `pause`, waits), in milliseconds, and the
+    /// rubric key that says so.
+    pub fn wait_ms(&self) -> Option<(&'static str, u64)> {
+        match *self {
+            Step::Call { within_ms, .. }
+            | Step::FinishCall { within_ms, .. }
+            | Step::ExpectStatusOrClose { within_ms, .. }
+            | Step::WaitExit { within_ms } => Some(("within-ms", within_ms)),
+            Step::Pause { ms } => Some(("ms", ms)),
+            _ => None,
+        }
+    }
+
+    /// The step's `do`, as the rubric spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Connect { .. } => "connect",
+            Step::Call { .. } => "call",
+            Step::StartCall { .. } => "start-call",
+            Step::FinishCall { .. } => "finish-call",
+            Step::SendPartial { .. } => "send-partial",
+            Step::SendRaw { .. } => "send-raw",
+            Step::ExpectStatusOrClose { .. } => "expect-status-or-close",
+            Step::ShutdownWrite { .. } => "shutdown-write",
+            Step::Close { .. } => "close",
+            Step::Pause { .. } => "pause",
+            Step::NoZombies => "no-zombies",
+            Step::Signal { .. } => "signal",
+            Step::WaitExit { .. } => "wait-exit",
+        }
+    }
+}
+
+/// Bytes a rubric gives in hex (`"00000004 00000001"`, whitespace allowed), parsed when the
+/// rubric loads and shown as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HexBytes {
+    text: String,
+    bytes: Vec<u8>,
+}
+
+impl HexBytes {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl TryFrom<String> for HexBytes {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<HexBytes, String> {
+        let bytes = parse_hex(&text)?;
+        Ok(HexBytes { text, bytes })
+    }
+}
+
+impl From<HexBytes> for String {
+    fn from(hex: HexBytes) -> String {
+        hex.text
+    }
+}
+
+impl std::fmt::Display for HexBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A signal the client can send to the server, by the name a rubric gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignalName {
+    #[serde(rename = "SIGTERM")]
+    Term,
+    #[serde(rename = "SIGINT")]
+    Int,
+    #[serde(rename = "SIGHUP")]
+    Hup,
+}
+
+impl SignalName {
+    /// The signal's number.
+    pub fn number(self) -> libc::c_int {
+        match self {
+            SignalName::Term => libc::SIGTERM,
+            SignalName::Int => libc::SIGINT,
+            SignalName::Hup => libc::SIGHUP,
+        }
+    }
+
+    /// `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalName::Term => "SIGTERM",
+            SignalName::Int => "SIGINT",
+            SignalName::Hup => "SIGHUP",
+        }
+    }
+}
+
+impl std::fmt::Display for SignalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A step that could never go as written, found when the rubric loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptProblem {
+    /// Which step (0-based), if one.
+    pub step: Option<usize>,
+    /// The rubric key at fault (`conn`, `bytes`, `within-ms`, `steps`).
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl ClientScript {
+    /// Finds what would fail on every run, whatever the server does: no steps, a step on a
+    /// connection no earlier step opened (or one closed since), a `finish-call` with no
+    /// `start-call` before it, a wait of 0 ms, a `send-partial` that sends no byte or the
+    /// whole request.
+    pub fn check(&self) -> Result<(), ScriptProblem> {
+        if self.steps.is_empty() {
+            return Err(ScriptProblem {
+                step: None,
+                key: "steps",
+                message: "the client script has no steps".to_string(),
+            });
+        }
+        let mut open: BTreeSet<&str> = BTreeSet::new();
+        let mut closed: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut started: BTreeSet<&str> = BTreeSet::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let problem = |key, message| ScriptProblem {
+                step: Some(i),
+                key,
+                message,
+            };
+            if let Some((key, 0)) = step.wait_ms() {
+                return Err(problem(
+                    key,
+                    format!("`{key} = 0`: a wait must be at least 1 ms"),
+                ));
+            }
+            if let Step::Connect { conn } = step {
+                open.insert(conn.as_str());
+                started.remove(conn.as_str());
+                continue;
+            }
+            let Some(conn) = step.conn() else {
+                continue;
+            };
+            if !open.contains(conn) {
+                let why = match closed.get(conn) {
+                    Some(at) => format!("step {} closed it", at + 1),
+                    None => "no `connect` step before opens it".to_string(),
+                };
+                return Err(problem(
+                    "conn",
+                    format!("connection `{conn}` is not open here: {why}"),
+                ));
+            }
+            match step {
+                Step::Close { .. } => {
+                    open.remove(conn);
+                    started.remove(conn);
+                    closed.insert(conn, i);
+                }
+                Step::StartCall { .. } => {
+                    started.insert(conn);
+                }
+                Step::FinishCall { .. } if !started.contains(conn) => {
+                    return Err(problem(
+                        "conn",
+                        format!("no `start-call` on connection `{conn}` came before"),
+                    ));
+                }
+                Step::SendPartial {
+                    procedure,
+                    args,
+                    bytes,
+                    ..
+                } => {
+                    let whole = encode_request(0, *procedure, args).len();
+                    if *bytes == 0 || *bytes >= whole {
+                        return Err(problem(
+                            "bytes",
+                            format!(
+                                "`bytes = {bytes}`: the request is {whole} bytes, so a part of it \
+                                 is 1 to {} bytes",
+                                whole - 1
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What one step did.
@@ -124,6 +351,43 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(3);
 enum Address {
     Unix(PathBuf),
     Tcp(String),
+}
+
+/// Checks a rubric's address before any run: `unix:PATH` or `tcp:IP:PORT`, with `{dir}`
+/// and `{port}` the only things to fill in.
+pub fn check_address(text: &str) -> Result<(), String> {
+    let bare = text.replace("{dir}", "").replace("{port}", "");
+    if bare.contains(['{', '}']) {
+        return Err(format!(
+            "address `{text}`: only {{dir}} and {{port}} are filled in"
+        ));
+    }
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(format!("address `{text}` names no socket path"));
+        }
+        Ok(())
+    } else if let Some(addr) = text.strip_prefix("tcp:") {
+        match addr.replace("{port}", "1").parse::<std::net::SocketAddr>() {
+            Ok(socket) if socket.port() == 0 => {
+                Err(format!("address `{text}`: port 0 is no port to connect to"))
+            }
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "address `{text}` is not `tcp:IP:PORT` (e.g. `tcp:127.0.0.1:{{port}}`)"
+            )),
+        }
+    } else {
+        Err(format!(
+            "address `{text}` is neither `unix:PATH` nor `tcp:IP:PORT`"
+        ))
+    }
+}
+
+fn address_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    check_address(&text).map_err(serde::de::Error::custom)?;
+    Ok(text)
 }
 
 fn parse_address(text: &str) -> Result<Address, String> {
@@ -303,7 +567,7 @@ impl Client<'_> {
             }
             Step::SendRaw { conn, hex } => (
                 format!("send the bytes {hex} on connection {conn}"),
-                parse_hex(hex).and_then(|bytes| self.send(conn, &bytes)),
+                self.send(conn, hex.bytes()),
             ),
             Step::ExpectStatusOrClose {
                 conn,
@@ -333,7 +597,7 @@ impl Client<'_> {
                 self.no_zombies(),
             ),
             Step::Signal { signal } => {
-                (format!("send {signal} to the server"), self.signal(signal))
+                (format!("send {signal} to the server"), self.signal(*signal))
             }
             Step::WaitExit { within_ms } => (
                 format!("wait up to {within_ms} ms for the server to exit"),
@@ -511,18 +775,8 @@ impl Client<'_> {
         }
     }
 
-    fn signal(&self, name: &str) -> Result<(), String> {
-        let signal = match name {
-            "SIGTERM" => libc::SIGTERM,
-            "SIGINT" => libc::SIGINT,
-            "SIGHUP" => libc::SIGHUP,
-            other => {
-                return Err(format!(
-                    "the rubric names a signal the grader does not send: {other}"
-                ));
-            }
-        };
-        if self.live.signal_root(signal) {
+    fn signal(&self, signal: SignalName) -> Result<(), String> {
+        if self.live.signal_root(signal.number()) {
             Ok(())
         } else {
             Err("the server was no longer running".to_string())
@@ -586,18 +840,29 @@ fn read_error(error: std::io::Error, within_ms: u64) -> String {
     }
 }
 
+/// Hex digits, two a byte, whitespace anywhere between them.
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let digits: Vec<u8> = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| {
+            c.to_digit(16)
+                .map(|d| d as u8)
+                .ok_or_else(|| format!("hex `{text}`: {c:?} is not a hex digit"))
+        })
+        .collect::<Result<_, _>>()?;
+    if digits.is_empty() {
+        return Err(format!("hex `{text}` gives no bytes"));
+    }
     if !digits.len().is_multiple_of(2) {
         return Err(format!(
-            "the rubric's hex bytes are odd in number: {text:?}"
+            "hex `{text}` has an odd number of digits (two make a byte)"
         ));
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("the rubric's hex bytes do not parse: {e}"))
+    Ok(digits
+        .chunks(2)
+        .map(|pair| pair[0] << 4 | pair[1])
+        .collect())
 }
 
 /// `1 (60)`: a call as feedback shows it.
@@ -681,5 +946,94 @@ mod tests {
         assert_eq!(parse_hex("ff 00 0a").unwrap(), [255, 0, 10]);
         assert!(parse_hex("f").is_err());
         assert_eq!(expand("unix:{dir}/s:{port}", "/d", 9), "unix:/d/s:9");
+    }
+
+    #[test]
+    fn values_are_parsed_when_the_script_is_read() {
+        let script: ClientScript = toml::from_str(
+            r#"
+            address = "tcp:127.0.0.1:{port}"
+            steps = [
+                { do = "connect", conn = "a" },
+                { do = "send-raw", conn = "a", hex = "0000000C 00000001" },
+                { do = "signal", signal = "SIGHUP" },
+            ]
+            "#,
+        )
+        .unwrap();
+        let Step::SendRaw { hex, .. } = &script.steps[1] else {
+            panic!("{:?}", script.steps[1]);
+        };
+        assert_eq!(hex.bytes(), [0, 0, 0, 12, 0, 0, 0, 1]);
+        // Feedback shows the bytes as the rubric wrote them.
+        assert_eq!(hex.to_string(), "0000000C 00000001");
+        assert_eq!(
+            script.steps[2],
+            Step::Signal {
+                signal: SignalName::Hup
+            }
+        );
+        assert_eq!(SignalName::Hup.number(), libc::SIGHUP);
+        assert_eq!(script.check(), Ok(()));
+        let bad = |text: &str| {
+            toml::from_str::<ClientScript>(text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            bad("address = \"unix:x\"\nsteps = [{ do = \"signal\", signal = \"TERM\" }]")
+                .contains("unknown variant `TERM`")
+        );
+        assert!(bad("address = \"x\"\nsteps = []").contains("neither `unix:PATH`"));
+    }
+
+    #[test]
+    fn hex_is_digits_in_pairs_and_never_panics() {
+        assert_eq!(parse_hex(" A b\n0 1 ").unwrap(), [0xab, 0x01]);
+        for bad in ["aé0", "+f", "0x00", "", "   ", "abc"] {
+            assert!(parse_hex(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_on_a_connection_that_is_not_open_is_found() {
+        let script = |steps: Vec<Step>| ClientScript {
+            address: "unix:/s".into(),
+            steps,
+        };
+        let conn = |c: &str| c.to_string();
+        let problem = script(vec![
+            Step::Connect { conn: conn("a") },
+            Step::Close { conn: conn("a") },
+            Step::Close { conn: conn("a") },
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!((problem.step, problem.key), (Some(2), "conn"));
+        assert!(problem.message.contains("step 2 closed it"), "{problem:?}");
+        // A call started before a reconnect is not the new connection's to finish.
+        let problem = script(vec![
+            Step::Connect { conn: conn("a") },
+            Step::StartCall {
+                conn: conn("a"),
+                procedure: 3,
+                args: vec![10],
+            },
+            Step::Connect { conn: conn("a") },
+            Step::FinishCall {
+                conn: conn("a"),
+                status: 0,
+                results: None,
+                within_ms: 100,
+            },
+        ])
+        .check()
+        .unwrap_err();
+        assert_eq!(problem.step, Some(3));
+        assert_eq!(script(vec![]).check().unwrap_err().key, "steps");
+        assert_eq!(
+            script(vec![Step::Pause { ms: 0 }]).check().unwrap_err().key,
+            "ms"
+        );
     }
 }

@@ -10,7 +10,8 @@ use super::model::{ProcId, Trace};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Which process to hold, where, and until when. Named in a rubric input's `hold`.
+/// Which process to hold, where, and until when. Named in a rubric input's `hold`;
+/// [`HoldRule::check`] rejects, as the rubric loads, a rule that could never hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum HoldRule {
@@ -44,6 +45,24 @@ pub enum HoldPoint {
 }
 
 impl HoldRule {
+    /// Finds a rule that could never hold anything: no fork 0 (forks count from 1), no
+    /// bound of 0 ms. The rubric key at fault, and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let HoldRule::ParentAfterForks { forks: 0, .. } = self {
+            return Err((
+                "forks",
+                "`forks = 0`: forks count from 1 (hold after the first fork: 1)".to_string(),
+            ));
+        }
+        if self.max().is_zero() {
+            return Err((
+                "max-ms",
+                "`max-ms = 0`: a hold must last at least 1 ms".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The time bound after which a held process goes on regardless.
     pub fn max(&self) -> Duration {
         let ms = match *self {
@@ -177,5 +196,15 @@ mod tests {
             toml::from_str("rule = \"parent-after-forks\"\nforks = 2\nmax-ms = 500").unwrap();
         assert_eq!(rule.max(), Duration::from_millis(500));
         assert!(toml::from_str::<HoldRule>("rule = \"parent-after-forks\"\nmax-ms = 5").is_err());
+    }
+
+    #[test]
+    fn rules_that_could_never_hold_are_found() {
+        let after = |forks, max_ms| HoldRule::ParentAfterForks { forks, max_ms };
+        assert_eq!(after(2, 500).check(), Ok(()));
+        assert_eq!(after(0, 500).check().unwrap_err().0, "forks");
+        assert_eq!(after(1, 0).check().unwrap_err().0, "max-ms");
+        let before = HoldRule::ChildrenBeforeSignalling { max_ms: 0 };
+        assert_eq!(before.check().unwrap_err().0, "max-ms");
     }
 }
