@@ -112,7 +112,8 @@ fn spawn_worker(n: u64, worker: usize, pipe: Pipe) -> (Pid, Pipe) {
 
 /// The worker's whole life: find its divisors, write each as 8 bytes to the pipe, exit.
 fn run_worker(n: u64, worker: usize, write_end: OwnedFd) -> ! {
-    let mut out = BufWriter::new(File::from(write_end));
+    // Writes of at most PIPE_BUF bytes are atomic: the two workers' records never mix.
+    let mut out = BufWriter::with_capacity(libc::PIPE_BUF, File::from(write_end));
     for d in lab11::worker_divisors(n, worker, lab11::WORKERS) {
         if out.write_all(&d.to_le_bytes()).is_err() {
             std::process::exit(1);
