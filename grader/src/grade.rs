@@ -5,7 +5,7 @@
 //! naming that pair reads the same run. Checks are then pure functions of those runs.
 
 use crate::checks::{self, Case};
-use crate::rubric::{Check, Rubric};
+use crate::rubric::{self, Check, Rubric};
 use crate::run::{self, Limits, RunOutcome, RunSpec};
 use crate::trace::Interest;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,8 @@ pub struct GradeOptions {
     /// Limits per run; the wall-clock limit comes from the rubric's inputs.
     pub limits: Limits,
     /// Multiplies the rubric's wall-clock limits (tests of hanging programs use less than
-    /// 1 to fail faster; a slow machine may need more).
+    /// 1 to fail faster; a slow machine may need more); within [`rubric::TIMEOUT_SCALES`],
+    /// or every run is an error.
     pub timeout_scale: f64,
     /// Force an isolation instead of the machine's best (the proofs grade in each).
     pub isolation: Option<crate::run::Isolation>,
@@ -173,15 +174,15 @@ impl Grading {
             .expect("every (part, input) of the rubric has a cell");
         cell.get_or_init(|| {
             let given = &self.rubric.inputs[input];
+            // The rubric's limit is checked at load; a scale out of range (a library caller's:
+            // the CLI checks its own) is the grader's error, not a panic.
+            let wall = rubric::scaled(self.rubric.timeout(input), self.options.timeout_scale)?;
             let spec = RunSpec {
                 program: self.exes[part].clone(),
                 args: given.args.iter().map(Into::into).collect(),
                 stdin: given.stdin.clone().into_bytes(),
                 limits: Limits {
-                    wall: self
-                        .rubric
-                        .timeout(input)
-                        .mul_f64(self.options.timeout_scale),
+                    wall,
                     ..self.options.limits
                 },
                 full: self.options.full,
@@ -283,5 +284,34 @@ fn result_for(check: &Check, status: Status, message: String) -> CheckResult {
         status,
         message,
         hint: check.hint.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_scale_out_of_range_is_the_graders_error_not_a_panic() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/lab11/rubric.toml");
+        let rubric = Rubric::load(&path).unwrap();
+        let exes = BTreeMap::from([("pipe".to_string(), PathBuf::from("/bin/true"))]);
+        for scale in [f64::NAN, -1.0, 1e308, f64::INFINITY] {
+            let options = GradeOptions {
+                timeout_scale: scale,
+                ..GradeOptions::default()
+            };
+            let grading = Grading::new(rubric.clone(), exes.clone(), options);
+            let result = grading.grade_check(&rubric.checks[0]);
+            assert_eq!(result.status, Status::Error, "{scale}");
+            assert!(
+                result
+                    .message
+                    .starts_with("cannot run: the timeout scale `"),
+                "{}",
+                result.message
+            );
+        }
     }
 }
