@@ -79,7 +79,7 @@ struct CheckArgs {
     jobs: Option<usize>,
     /// Multiply the rubric's wall-clock limits (e.g. 2 on a slow machine).
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0,
-          value_parser = positive_f64)]
+          value_parser = timeout_scale)]
     timeout_scale: f64,
     #[command(flatten)]
     limits: LimitArgs,
@@ -90,19 +90,19 @@ struct CheckArgs {
 #[command(next_help_heading = "Limits of each run")]
 struct LimitArgs {
     /// CPU time, in seconds [default: 60].
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..u64::MAX))]
     cpu_secs: Option<u64>,
     /// Address space, in MiB [default: 4096].
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=MAX_MIB))]
     max_memory_mib: Option<u64>,
     /// Size of any file written, in MiB [default: 64].
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=MAX_MIB))]
     max_file_mib: Option<u64>,
     /// Open descriptors per process [default: 256].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(8..))]
     max_open_files: Option<u64>,
     /// Output kept per stream (head and tail), in KiB [default: 1024].
-    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(1..=MAX_KIB))]
     max_output_kib: Option<u64>,
     /// Processes a run may create, counted by the tracer [default: 64].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -133,11 +133,31 @@ impl LimitArgs {
     }
 }
 
-fn positive_f64(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
-        _ => Err(format!("`{text}` is not a positive number")),
-    }
+/// The most MiB whose count of bytes fits in a u64 (and is not RLIM_INFINITY); the same for
+/// KiB in a usize. Larger values would wrap around to a tiny limit.
+const MAX_MIB: u64 = u64::MAX >> 20;
+const MAX_KIB: u64 = (usize::MAX >> 10) as u64;
+
+/// The longest `grader trace --timeout`: a day.
+const MAX_TRACE_SECS: f64 = 86_400.0;
+
+/// `--timeout-scale`: within `rubric::TIMEOUT_SCALES`, so that no scaled limit overflows.
+fn timeout_scale(text: &str) -> Result<f64, String> {
+    let (least, most) = grader::rubric::TIMEOUT_SCALES;
+    number_in(text, least, most)
+}
+
+/// `grader trace --timeout`: positive seconds, at most [`MAX_TRACE_SECS`].
+fn trace_timeout(text: &str) -> Result<f64, String> {
+    number_in(text, 0.0, MAX_TRACE_SECS)
+}
+
+/// A number checked as the rubric's are (`rubric::number_in`).
+fn number_in(text: &str, least: f64, most: f64) -> Result<f64, String> {
+    let value = text
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a positive number"))?;
+    grader::rubric::number_in(value, least, most).map_err(|why| format!("`{text}` {why}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -168,7 +188,7 @@ struct TraceArgs {
     #[arg(long)]
     filtered: bool,
     /// Kill the program after this many seconds.
-    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = positive_f64)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = trace_timeout)]
     timeout: f64,
     #[command(flatten)]
     limits: LimitArgs,
@@ -201,7 +221,7 @@ struct BatchArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     build_timeout: u64,
     /// Multiply the rubric's wall-clock limits (e.g. 2 on a slow machine).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = positive_f64)]
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = timeout_scale)]
     timeout_scale: f64,
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]

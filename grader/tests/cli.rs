@@ -172,3 +172,90 @@ fn trace_prints_a_summary_and_passes_the_exit_status_through() {
         .code(0)
         .stderr(predicate::str::contains("filtered"));
 }
+
+#[test]
+fn numeric_flags_out_of_range_exit_2_with_one_line() {
+    // Every scale that is not a number from 0.01 to 100 (a larger one overflowed a
+    // Duration, and panicked).
+    for (scale, why) in [
+        ("1e308", "is more than 100"),
+        ("inf", "is more than 100"),
+        ("101", "is more than 100"),
+        ("NaN", "not a positive number"),
+        ("0", "not a positive number"),
+        ("-0.5", "not a positive number"),
+        ("0.001", "is less than 0.01"),
+        ("twice", "not a positive number"),
+    ] {
+        let arg = format!("--timeout-scale={scale}");
+        assert_usage_error(&["check", "lab11", &arg], why);
+        assert_usage_error(&["batch", "lab11", "/no/such/folder", &arg], why);
+    }
+    // `grader trace --timeout`: positive seconds, at most a day.
+    for (secs, why) in [
+        ("1e308", "is more than 86400"),
+        ("86401", "is more than 86400"),
+        ("nan", "not a positive number"),
+        ("-1", "not a positive number"),
+    ] {
+        assert_usage_error(&["trace", "--timeout", secs, "--", "true"], why);
+    }
+    // Sizes whose byte count would wrap around to a tiny limit, and the CPU time that
+    // would mean no limit at all.
+    for (flag, value) in [
+        ("--max-memory-mib", "17592186044416"),
+        ("--max-file-mib", "17592186044416"),
+        ("--max-output-kib", "18014398509481984"),
+        ("--cpu-secs", "18446744073709551615"),
+    ] {
+        assert_usage_error(&["check", "lab11", flag, value], flag);
+        assert_usage_error(&["trace", flag, value, "--", "true"], flag);
+    }
+}
+
+#[test]
+fn numeric_flags_at_their_bounds_are_taken() {
+    grader()
+        .args([
+            "trace",
+            "--timeout",
+            "86400",
+            "--max-memory-mib",
+            "17592186044415",
+        ])
+        .args(["--cpu-secs", "18446744073709551614", "--", "true"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn a_bad_rubric_is_one_line_naming_the_file_the_line_and_the_input() {
+    let kit = tempfile::tempdir().unwrap();
+    std::fs::write(kit.path().join("Cargo.toml"), "[workspace]\n").unwrap();
+    let lab = kit.path().join("labs/lab99");
+    std::fs::create_dir_all(&lab).unwrap();
+    let rubric = common::root().join("labs/lab11/rubric.toml");
+    let text = std::fs::read_to_string(rubric)
+        .unwrap()
+        .replace("lab = \"lab11\"", "lab = \"lab99\"");
+    let broken = text.replace(
+        "large = { stdin = \"97821761637600\\n\", timeout-secs = 20 }",
+        "large = { stdin = \"97821761637600\\n\", timeout-secs = -20 }",
+    );
+    assert_ne!(broken, text, "the rubric has a `large` input");
+    std::fs::write(lab.join("rubric.toml"), &broken).unwrap();
+    let line = broken[..broken.find("large = {").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+    let path = lab.join("rubric.toml");
+    let root = kit.path().to_str().unwrap();
+    assert_usage_error(
+        &["check", "lab99", "--root", root, "--exe", "pipe=/bin/true"],
+        &format!("{}:{line}:", path.display()),
+    );
+    assert_usage_error(
+        &["check", "lab99", "--root", root, "--exe", "pipe=/bin/true"],
+        "input `large`: timeout-secs `-20` is not a positive number",
+    );
+}
