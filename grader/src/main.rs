@@ -232,10 +232,16 @@ struct BatchArgs {
 struct ExportTemplateArgs {
     /// The folder to write (must be empty or not exist).
     dir: PathBuf,
-    /// Only this lab (one Classroom assignment): the other labs are left out and the
-    /// Classroom workflow grades this one.
+    /// Only this lab (one assignment): the other labs are left out and the workflow grades
+    /// this one.
     #[arg(long, value_name = "LAB")]
     lab: Option<String>,
+    /// What grades the students' pushes: `actions` ships a workflow that grades every push
+    /// and writes a job summary; `classroom50` and `none` ship no workflow (Classroom 50
+    /// installs its own).
+    #[arg(long = "for", value_enum, value_name = "PLATFORM",
+          default_value_t = grader::template::Target::default())]
+    target: grader::template::Target,
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -557,7 +563,7 @@ fn batch(args: BatchArgs) -> Result<ExitCode> {
 
 fn export_template(args: ExportTemplateArgs) -> Result<ExitCode> {
     let kit = kit_root(args.root)?;
-    let files = grader::template::export(&kit, &args.dir, args.lab.as_deref())?;
+    let files = grader::template::export_for(&kit, &args.dir, args.lab.as_deref(), args.target)?;
     eprintln!(
         "grader export-template: wrote {files} files to {}",
         args.dir.display()

