@@ -1462,3 +1462,191 @@ fn the_actions_workflow_writes_every_failure_to_the_step_summary() {
         .collect();
     assert_eq!(errors.len(), rubric.checks.len(), "{stdout}");
 }
+
+// ------------------------------------------------------------------ Gradescope's run_autograder
+
+/// Copies the kit's sources (not `target/` or `.git/`) to `to`: a work copy like setup.sh's.
+fn copy_kit(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let (source, target) = (entry.path(), to.join(&name));
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_kit(&source, &target);
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target).unwrap();
+        }
+    }
+}
+
+/// Runs `grader/autograders/gradescope/run_autograder` as Gradescope would (as root if the
+/// test is, with `pipefail`), on `submission`, with the paths pointed at a work copy in
+/// `sandbox` and the real grader; returns results.json and the script's log.
+fn run_autograder(
+    sandbox: &Path,
+    lab: &str,
+    submission: &Path,
+    extra: &[(&str, &str)],
+) -> (Value, String) {
+    let work = sandbox.join("work");
+    if !work.exists() {
+        copy_kit(&kit(), &work);
+    }
+    let results = sandbox.join("results");
+    // This test's own target directory: the dependencies are already built there.
+    let target = Path::new(env!("CARGO_BIN_EXE_grader"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf();
+    let mut command = Command::new("bash");
+    command
+        .arg(kit().join("grader/autograders/gradescope/run_autograder"))
+        .env("AUTOGRADER", sandbox)
+        .env("KIT", kit())
+        .env("SUBMISSION", submission)
+        .env("RESULTS_DIR", &results)
+        .env("WORK", &work)
+        .env("STUDENT", "no-such-user-for-this-test")
+        .env("GRADER", env!("CARGO_BIN_EXE_grader"))
+        .env("LAB", lab)
+        .env("GRADE_TIMEOUT", "300")
+        .env("RUST_ENV", "/nonexistent")
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(std::process::Stdio::null());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "run_autograder exits 0:\n{log}"
+    );
+    let text = std::fs::read_to_string(results.join("results.json"))
+        .unwrap_or_else(|e| panic!("no results.json ({e}):\n{log}"));
+    let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (json, log)
+}
+
+fn passed_ids(results: &Value) -> BTreeSet<String> {
+    results["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "passed")
+        .map(|t| {
+            t["name"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Every layout tried leaves a results.json: 200 candidate files and no src/ (once killed by
+/// SIGPIPE under pipefail), another lab's parts uploaded loose (derived from its rubric, not
+/// lab11's names), an empty submission, a compile error, and the script dying early.
+#[test]
+fn run_autograder_writes_results_for_every_submission_layout() {
+    let sandbox = tempfile::tempdir().unwrap();
+    let solution = |lab: &str, bin: &str| kit().join(format!("solutions/{lab}/src/bin/{bin}.rs"));
+
+    // 200 copies of pipe.rs, no src/: graded, the pipe part from the upload.
+    let many = sandbox.path().join("many");
+    for i in 0..200 {
+        let dir = many.join(format!("copy-{i:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(solution("lab11", "pipe"), dir.join("pipe.rs")).unwrap();
+    }
+    let (results, log) = run_autograder(sandbox.path(), "lab11", &many, &[]);
+    assert!(log.contains("graded sources from uploaded files"), "{log}");
+    let rubric = grader::rubric::Rubric::load(&kit().join("labs/lab11/rubric.toml")).unwrap();
+    assert_eq!(
+        results["tests"].as_array().unwrap().len(),
+        rubric.checks.len(),
+        "{log}"
+    );
+    let pipe: BTreeSet<String> = rubric
+        .checks
+        .iter()
+        .filter(|c| c.part == "pipe")
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(
+        passed_ids(&results),
+        pipe,
+        "the pipe part passes, the stubs do not"
+    );
+    assert!(results["execution_time"].is_u64());
+    assert!(results["tests"][0].get("number").is_none());
+
+    // lab14's parts uploaded loose: both parts come from the upload.
+    let loose = sandbox.path().join("lab14-loose");
+    std::fs::create_dir_all(&loose).unwrap();
+    for bin in ["signals", "rpc"] {
+        std::fs::copy(solution("lab14", bin), loose.join(format!("{bin}.rs"))).unwrap();
+    }
+    let (results, log) = run_autograder(sandbox.path(), "lab14", &loose, &[]);
+    let passed = passed_ids(&results);
+    assert!(
+        passed.iter().any(|id| id.starts_with("signals.")),
+        "{log}\n{results}"
+    );
+    assert!(
+        passed.iter().any(|id| id.starts_with("rpc.")),
+        "{log}\n{results}"
+    );
+
+    // Nothing to grade: a 0 with the reason, naming the lab's own files.
+    let empty = sandbox.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (results, _) = run_autograder(sandbox.path(), "lab14", &empty, &[]);
+    assert_eq!(results["score"], 0);
+    let output = results["output"].as_str().unwrap();
+    assert!(output.contains("signals.rs, rpc.rs"), "{output}");
+
+    // A compile error is graded: every check fails with the compiler's message.
+    let broken = sandbox.path().join("broken/labs/lab11/src/bin");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("pipe.rs"), "fn main() { this is not rust }\n").unwrap();
+    let (results, log) =
+        run_autograder(sandbox.path(), "lab11", &sandbox.path().join("broken"), &[]);
+    assert_eq!(results["score"], 0, "{log}");
+    assert!(
+        results["tests"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("does not build"),
+        "{results}"
+    );
+
+    // The script dies before grading (no scratch folder can be made): still a result.
+    let (results, log) = run_autograder(
+        sandbox.path(),
+        "lab11",
+        &many,
+        &[("TMPDIR", "/nonexistent-tmp-for-this-test")],
+    );
+    assert_eq!(results["score"], 0, "{log}");
+    assert!(
+        results["output"]
+            .as_str()
+            .unwrap()
+            .contains("stopped unexpectedly"),
+        "{results}"
+    );
+}

@@ -10,7 +10,8 @@ SOURCE="${SOURCE:-/autograder/source}"
 KIT="$SOURCE/kit"
 WORK="${WORK:-/home/student/kit}"
 STUDENT="${STUDENT:-student}"
-LAB="${LAB:-lab11}"
+# The lab: the zip's `lab` file (one line, e.g. lab14), else lab11.
+LAB="${LAB:-$(cat "$SOURCE/lab" 2>/dev/null || echo lab11)}"
 RUST_DIR=/opt/rust
 
 log() { printf '\nsetup.sh: %s\n' "$*"; }
