@@ -82,6 +82,9 @@ fixtures! {
     fixture_signals_sleep_poll: "signals-sleep-poll" as "signals" fails [
         "signals.waits-for-signals", "signals.early-notifications",
     ] saying ["nanosleep"];
+    fixture_signals_poll_nap: "signals-poll-nap" as "signals" fails [
+        "signals.waits-for-signals", "signals.early-notifications",
+    ] saying ["poll"];
     fixture_signals_no_ack: "signals-no-ack" as "signals" fails ["signals.handshake"]
         saying ["never signalled worker 1"];
     fixture_signals_worker_pause: "signals-worker-pause" as "signals" fails [

@@ -4,6 +4,7 @@
 use super::{Case, completed, factors};
 use crate::escape::{quoted, visible};
 use crate::run::{RunOutcome, RunStatus, hang};
+use crate::trace::interest::SLEEP_CALLS;
 use crate::trace::{End, Event, ProcId, Trace};
 
 use super::signal_name as signal_label;
@@ -111,7 +112,8 @@ pub(super) fn handlers_async_signal_safe(case: &Case<'_>) -> Result<(), String> 
 }
 
 /// The parent waits for signals by sleeping in the kernel (sigsuspend, sigwaitinfo, pause),
-/// not by polling a flag between naps (nanosleep, clock_nanosleep, sched_yield).
+/// not by polling a flag between naps (any of `SLEEP_CALLS`: nanosleep, sched_yield, a
+/// poll or select with a timeout …).
 pub(super) fn waits_for_signals(case: &Case<'_>, max_naps: u64) -> Result<(), String> {
     let parent = case.run.trace.root().expect("checked by completed()");
     let waits = parent
@@ -119,10 +121,11 @@ pub(super) fn waits_for_signals(case: &Case<'_>, max_naps: u64) -> Result<(), St
         .iter()
         .filter(|e| matches!(e, Event::SignalWait { .. }))
         .count();
-    let naps: Vec<(String, u64)> = ["nanosleep", "clock_nanosleep", "sched_yield"]
+    let naps: Vec<(String, u64)> = SLEEP_CALLS
         .iter()
-        .filter_map(|name| {
-            let calls = parent.syscall_counts.get(*name).map_or(0, |c| c.calls);
+        .filter_map(|call| {
+            let name = call.name();
+            let calls = parent.syscall_counts.get(name).map_or(0, |c| c.calls);
             (calls > 0).then(|| (name.to_string(), calls))
         })
         .collect();

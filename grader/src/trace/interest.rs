@@ -48,7 +48,8 @@ pub enum Topic {
     /// which calls a handler made.
     Signals,
     /// The ways to wait: for a signal (sigsuspend, sigtimedwait/sigwaitinfo, pause), or by
-    /// polling (nanosleep, clock_nanosleep, sched_yield). Recorded at entry.
+    /// polling (the naps of `SLEEP_CALLS`: nanosleep, sched_yield, poll, select, epoll …).
+    /// Recorded at entry.
     Waiting,
 }
 
@@ -130,8 +131,32 @@ pub const SIGNAL_WAIT_CALLS: &[Sysno] =
 #[cfg(not(target_arch = "x86_64"))]
 pub const SIGNAL_WAIT_CALLS: &[Sysno] = &[Sysno::rt_sigsuspend, Sysno::rt_sigtimedwait];
 
-/// Calls a polling loop makes between looks at a flag.
-pub const SLEEP_CALLS: &[Sysno] = &[Sysno::nanosleep, Sysno::clock_nanosleep, Sysno::sched_yield];
+/// Calls a polling loop makes between looks at a flag: the sleeps, and every call that can
+/// serve as one (a poll, select or epoll wait with a timeout and nothing to watch naps as
+/// well as nanosleep does).
+#[cfg(target_arch = "x86_64")]
+pub const SLEEP_CALLS: &[Sysno] = &[
+    Sysno::nanosleep,
+    Sysno::clock_nanosleep,
+    Sysno::sched_yield,
+    Sysno::poll,
+    Sysno::ppoll,
+    Sysno::select,
+    Sysno::pselect6,
+    Sysno::epoll_wait,
+    Sysno::epoll_pwait,
+    Sysno::epoll_pwait2,
+];
+#[cfg(not(target_arch = "x86_64"))]
+pub const SLEEP_CALLS: &[Sysno] = &[
+    Sysno::nanosleep,
+    Sysno::clock_nanosleep,
+    Sysno::sched_yield,
+    Sysno::ppoll,
+    Sysno::pselect6,
+    Sysno::epoll_pwait,
+    Sysno::epoll_pwait2,
+];
 
 /// Calls that make a new descriptor refer to an existing file.
 #[cfg(target_arch = "x86_64")]
