@@ -58,6 +58,9 @@ fixtures! {
     fixture_pipe_takes_parents_stdout: "pipe-takes-parents-stdout" as "pipe" fails [
         "pipe.uses-pipe",
     ] saying ["called pidfd_getfd (taking another process's descriptors)"];
+    fixture_pipe_worker_crashes: "pipe-worker-crashes" as "pipe" fails [
+        "pipe.factors", "pipe.two-workers", "pipe.reaps-workers", "pipe.no-deadlock",
+    ] saying ["worker 2 (pid ", "was killed by signal 11 (SIGSEGV)"];
     fixture_pipe_keeps_write_end: "pipe-keeps-write-end" as "pipe" fails [
         "pipe.factors", "pipe.two-workers", "pipe.only-parent-prints", "pipe.uses-pipe",
         "pipe.closes-unused-ends", "pipe.reaps-workers", "pipe.no-deadlock",

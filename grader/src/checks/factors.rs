@@ -110,8 +110,15 @@ pub(super) fn factors(case: &Case<'_>) -> Result<(), String> {
         .collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
+        // A worker that crashed explains the missing factors better than any count.
+        let crashed = super::crashed_workers(&case.run.trace);
+        let because = if crashed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", super::and_list(&crashed))
+        };
         problems.push(format!(
-            "{} of the {} factors are missing ({})",
+            "{} of the {} factors are missing ({}){because}",
             missing.len(),
             expected.len(),
             sample(&missing)

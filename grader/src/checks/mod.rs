@@ -351,6 +351,27 @@ fn leak_text(leak: &Leak) -> String {
 }
 
 /// Joins names as `a, b and c`.
+/// The program's processes other than the first that ended badly, one phrase each:
+/// "worker 2 (pid 812) was killed by signal 11 (SIGSEGV)", "worker 1 (pid 811) exited with
+/// status 1". A process the grader killed (it outlived the parent, or the run timed out) is
+/// not among them: that was not its own doing.
+fn crashed_workers(trace: &crate::trace::Trace) -> Vec<String> {
+    trace
+        .descendants()
+        .filter_map(|(_, process)| match process.end {
+            Some(End::Signaled { signal, .. }) => Some(format!(
+                "{} was killed by signal {signal} ({})",
+                process.name(),
+                signal_name(signal)
+            )),
+            Some(End::Exited { code }) if code != 0 => {
+                Some(format!("{} exited with status {code}", process.name()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),

@@ -19,6 +19,13 @@ pub(super) fn worker_count(case: &Case<'_>, workers: usize) -> Result<(), String
             )
         });
     }
+    let crashed = super::crashed_workers(trace);
+    if !crashed.is_empty() {
+        return Err(format!(
+            "{}: a worker must do its share and end with exit status 0",
+            and_list(&crashed)
+        ));
+    }
     for (id, process) in trace.descendants() {
         let grandchildren: Vec<String> = trace.children_of(id).map(|(_, p)| p.name()).collect();
         if !grandchildren.is_empty() {
@@ -72,6 +79,14 @@ pub(super) fn reaps_children(case: &Case<'_>) -> Result<(), String> {
     let children: Vec<ProcId> = trace.children_of(0).map(|(id, _)| id).collect();
     if children.is_empty() {
         return Err("the parent forked no worker to reap".into());
+    }
+    let crashed = super::crashed_workers(trace);
+    if !crashed.is_empty() {
+        return Err(format!(
+            "{}: reaping a worker that failed is not a finished job (look at wait's status: \
+             WIFSIGNALED, WEXITSTATUS)",
+            and_list(&crashed)
+        ));
     }
     // Where each child was reaped, and where the parent wrote its last output.
     let reaped_at = |child: ProcId| {
