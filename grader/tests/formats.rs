@@ -540,6 +540,10 @@ fn a_huge_panic_keeps_the_old_reporters_variable_well_under_128_kib() {
     let line = classroom::github_output(&report);
     let encoded = line.strip_prefix("result=").unwrap().trim_end();
     assert!(encoded.len() < 64 * 1024, "{} bytes", encoded.len());
+    eprintln!(
+        "the result= line for 26 failing checks: {} bytes",
+        line.len()
+    );
     let json: Value = serde_json::from_slice(
         &base64::engine::general_purpose::STANDARD
             .decode(encoded)
@@ -1498,12 +1502,14 @@ fn run_autograder(
         copy_kit(&kit(), &work);
     }
     let results = sandbox.join("results");
-    // This test's own target directory: the dependencies are already built there.
+    // A target directory of its own, beside this test's: building the work copy's lab into
+    // the kit's would replace the kit's own lab binaries (target/debug/lab11-pipe) under
+    // other tests. Only the labs and their few dependencies are built there.
     let target = Path::new(env!("CARGO_BIN_EXE_grader"))
         .ancestors()
         .nth(2)
         .unwrap()
-        .to_path_buf();
+        .join("run-autograder-test");
     let mut command = Command::new("bash");
     command
         .arg(kit().join("grader/autograders/gradescope/run_autograder"))
@@ -1649,4 +1655,52 @@ fn run_autograder_writes_results_for_every_submission_layout() {
             .contains("stopped unexpectedly"),
         "{results}"
     );
+}
+
+// ------------------------------------------------------------------ Classroom 50's config
+
+/// The `assignments.json` entry we ship, against the `classroom50/assignments/v1` rules it
+/// meets (restated): the four required keys, a short-name slug, individual mode without a
+/// group size, a closed runtime with a Rust version and Debian package names, and no
+/// declarative `tests` (the per-assignment autograder.py takes their place).
+#[test]
+fn the_classroom50_assignment_entry_follows_the_v1_rules() {
+    let path = kit().join("grader/autograders/classroom50/assignments.fragment.json");
+    let entry: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for key in ["slug", "name", "mode", "autograder"] {
+        assert!(entry.get(key).is_some(), "{key} is required");
+    }
+    let short_name = |text: &str| {
+        let bytes = text.as_bytes();
+        (2..=39).contains(&bytes.len())
+            && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    };
+    assert!(short_name(entry["slug"].as_str().unwrap()));
+    assert!(short_name(entry["autograder"].as_str().unwrap()));
+    assert_eq!(entry["mode"], "individual");
+    assert!(entry.get("max_group_size").is_none());
+    assert!(entry.get("tests").is_none());
+    let runtime = entry["runtime"].as_object().unwrap();
+    assert!(
+        runtime
+            .keys()
+            .all(|k| ["rust", "apt"].contains(&k.as_str()))
+    );
+    assert_eq!(runtime["rust"], "stable");
+    let apt: Vec<&str> = runtime["apt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for package in ["gcc", "libc6-dev", "strace"] {
+        assert!(apt.contains(&package), "{package}");
+    }
+    assert!(apt.iter().all(|p| {
+        p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+    }));
 }
