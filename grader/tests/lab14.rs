@@ -96,6 +96,9 @@ fixtures! {
     fixture_rpc_serial: "rpc-serial" as "rpc" fails [
         "rpc.replies", "rpc.concurrent", "rpc.bad-frames",
     ] saying ["no reply within"];
+    fixture_rpc_no_sleep: "rpc-no-sleep" as "rpc" fails [
+        "rpc.replies", "rpc.concurrent", "rpc.shutdown",
+    ] saying ["a sleep answered at once did not sleep"];
     fixture_rpc_keeps_socket_file: "rpc-keeps-socket-file" as "rpc" fails [
         "rpc.removes-socket-file",
     ] saying ["rpc.sock"];

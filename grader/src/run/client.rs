@@ -52,6 +52,10 @@ pub enum Step {
         /// How long the reply may take.
         #[serde(default = "default_reply_ms")]
         within_ms: u64,
+        /// How long the reply must take at least: a `sleep` answered sooner than it asks
+        /// was not slept (0: no lower bound).
+        #[serde(default)]
+        not_before_ms: u64,
     },
     /// Send a request on `conn` without waiting for its reply (see `finish-call`).
     StartCall {
@@ -68,6 +72,9 @@ pub enum Step {
         results: Option<Vec<u64>>,
         #[serde(default = "default_reply_ms")]
         within_ms: u64,
+        /// As for `call`, counted from the call's `start-call`.
+        #[serde(default)]
+        not_before_ms: u64,
     },
     /// Send the first `bytes` bytes of a request and nothing more: a client that stalls.
     SendPartial {
@@ -271,6 +278,23 @@ impl ClientScript {
                     format!("`{key} = 0`: a wait must be at least 1 ms"),
                 ));
             }
+            // (A finish-call's bounds have different origins: `within-ms` from the step,
+            // `not-before-ms` from its start-call.)
+            if let Step::Call {
+                within_ms,
+                not_before_ms,
+                ..
+            } = step
+                && not_before_ms >= within_ms
+            {
+                return Err(problem(
+                    "not-before-ms",
+                    format!(
+                        "`not-before-ms = {not_before_ms}` is not below `within-ms = \
+                         {within_ms}`: no reply could be on time"
+                    ),
+                ));
+            }
             if let Step::Connect { conn } = step {
                 open.insert(conn.as_str());
                 started.remove(conn.as_str());
@@ -443,6 +467,7 @@ pub fn run_script(script: &ClientScript, live: &LiveSet, enter_netns: bool) -> V
         conns: BTreeMap::new(),
         started_calls: BTreeMap::new(),
         next_call_id: 1,
+        reply_too_soon: false,
     };
     let mut outcomes = Vec::new();
     let address = match parse_address(&script.address) {
@@ -486,8 +511,11 @@ pub fn run_script(script: &ClientScript, live: &LiveSet, enter_netns: bool) -> V
         }
     }
     for step in &script.steps {
+        client.reply_too_soon = false;
         let outcome = client.run(step, &address);
-        let failed = !outcome.ok;
+        // A reply that came too soon was still read whole: the conversation can go on,
+        // and the later steps judge the rest of the server (its shutdown, its socket file).
+        let failed = !outcome.ok && !client.reply_too_soon;
         outcomes.push(outcome);
         if failed {
             break;
@@ -499,12 +527,27 @@ pub fn run_script(script: &ClientScript, live: &LiveSet, enter_netns: bool) -> V
 struct Client<'a> {
     live: &'a LiveSet,
     conns: BTreeMap<String, Conn>,
-    /// The call id of the call started last on each connection (`start-call`).
-    started_calls: BTreeMap<String, u32>,
+    /// The call id of the call started last on each connection (`start-call`), and when.
+    started_calls: BTreeMap<String, (u32, Instant)>,
     next_call_id: u32,
+    /// The step failed only because its reply came too soon (see `not-before-ms`).
+    reply_too_soon: bool,
 }
 
 impl Client<'_> {
+    /// A reply that came sooner than `not_before_ms` after its request did not do the work.
+    fn not_too_soon(&mut self, sent: Instant, not_before_ms: u64) -> Result<(), String> {
+        let took = sent.elapsed().as_millis() as u64;
+        if took < not_before_ms {
+            self.reply_too_soon = true;
+            return Err(format!(
+                "the reply came after {took} ms, sooner than the {not_before_ms} ms the call takes \
+                 when its work is done (a sleep answered at once did not sleep)"
+            ));
+        }
+        Ok(())
+    }
+
     fn run(&mut self, step: &Step, address: &Address) -> StepOutcome {
         let (described, result) = match step {
             Step::Connect { conn } => (format!("connect ({conn})"), self.connect(conn, address)),
@@ -515,10 +558,13 @@ impl Client<'_> {
                 status,
                 results,
                 within_ms,
+                not_before_ms,
             } => (
                 format!("call {} on connection {conn}", call_text(*procedure, args)),
                 self.send_call(conn, *procedure, args).and_then(|id| {
-                    self.expect_reply(conn, id, *status, results.as_deref(), *within_ms)
+                    let sent = Instant::now();
+                    self.expect_reply(conn, id, *status, results.as_deref(), *within_ms)?;
+                    self.not_too_soon(sent, *not_before_ms)
                 }),
             ),
             Step::StartCall {
@@ -531,7 +577,8 @@ impl Client<'_> {
                     call_text(*procedure, args)
                 ),
                 self.send_call(conn, *procedure, args).map(|id| {
-                    self.started_calls.insert(conn.clone(), id);
+                    self.started_calls
+                        .insert(conn.clone(), (id, Instant::now()));
                 }),
             ),
             Step::FinishCall {
@@ -539,12 +586,13 @@ impl Client<'_> {
                 status,
                 results,
                 within_ms,
+                not_before_ms,
             } => (
                 format!("read the reply to the call started on connection {conn}"),
                 match self.started_calls.get(conn).copied() {
-                    Some(id) => {
-                        self.expect_reply(conn, id, *status, results.as_deref(), *within_ms)
-                    }
+                    Some((id, sent)) => self
+                        .expect_reply(conn, id, *status, results.as_deref(), *within_ms)
+                        .and_then(|()| self.not_too_soon(sent, *not_before_ms)),
                     None => Err("the rubric finishes a call it never started".to_string()),
                 },
             ),
@@ -1025,6 +1073,7 @@ mod tests {
                 status: 0,
                 results: None,
                 within_ms: 100,
+                not_before_ms: 0,
             },
         ])
         .check()
@@ -1035,5 +1084,19 @@ mod tests {
             script(vec![Step::Pause { ms: 0 }]).check().unwrap_err().key,
             "ms"
         );
+        // A call whose reply must come later than it may come.
+        let call = |within_ms, not_before_ms| Step::Call {
+            conn: conn("a"),
+            procedure: 3,
+            args: vec![100],
+            status: 0,
+            results: None,
+            within_ms,
+            not_before_ms,
+        };
+        let connect = || Step::Connect { conn: conn("a") };
+        let problem = script(vec![connect(), call(100, 100)]).check().unwrap_err();
+        assert_eq!((problem.step, problem.key), (Some(1), "not-before-ms"));
+        assert!(script(vec![connect(), call(200, 90)]).check().is_ok());
     }
 }
