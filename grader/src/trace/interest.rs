@@ -175,6 +175,16 @@ impl Interest {
         interest
     }
 
+    /// These calls and the creation of System V semaphore sets and message queues, which
+    /// the grader itself needs to see: a queue or set left behind can be found from the
+    /// trace's ids where nothing else tells whose it is (an unprivileged grader's fallback).
+    /// Rare calls, so no cost; every isolation traces them, so verdicts cannot differ.
+    pub fn with_leak_tracking(mut self) -> Interest {
+        self.add(Sysno::semget, None);
+        self.add(Sysno::msgget, None);
+        self
+    }
+
     /// Everything any check can ask for.
     pub fn all() -> Interest {
         Interest::for_topics(Topic::ALL)

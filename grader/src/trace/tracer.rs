@@ -258,11 +258,17 @@ impl Tracer<'_> {
                 break;
             }
             // Poll while a process is held (its condition may come true without any stop,
-            // and its time bound passes silently), while a new task waits for its
-            // creator's event, and during teardown, which is bounded.
-            let poll =
-                !self.held.is_empty() || !self.early_stops.is_empty() || teardown_since.is_some();
-            let (tid, status) = match wait_any(poll) {
+            // and its time bound passes silently) and during teardown, which is bounded;
+            // while a new task waits for its creator's event, which is due at once, poll
+            // without sleeping (a thread-spawning program has one waiting most of the time).
+            let how = if !self.held.is_empty() || teardown_since.is_some() {
+                Wait::Poll
+            } else if !self.early_stops.is_empty() {
+                Wait::PollBriefly
+            } else {
+                Wait::Block
+            };
+            let (tid, status) = match wait_any(how) {
                 Waited::Stop(tid, status) => (tid, status),
                 Waited::Idle => {
                     self.after_stop();
@@ -1272,9 +1278,21 @@ enum Waited {
     NoTracees,
 }
 
-/// Waits for any stop or exit of this thread's tracees. With `poll`, gives up after about
-/// a millisecond (holds are rare and short, and a blocking wait cannot time out).
-fn wait_any(poll: bool) -> Waited {
+/// How to wait for the next stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Until something happens.
+    Block,
+    /// Give up after about a millisecond (holds are rare and short, and a blocking wait
+    /// cannot time out).
+    Poll,
+    /// Give up after yielding the CPU once: what is awaited is due at once.
+    PollBriefly,
+}
+
+/// Waits for any stop or exit of this thread's tracees, as `how` says.
+fn wait_any(how: Wait) -> Waited {
+    let poll = how != Wait::Block;
     let flags = libc::__WALL | libc::__WNOTHREAD | if poll { libc::WNOHANG } else { 0 };
     loop {
         let mut status = 0;
@@ -1285,7 +1303,11 @@ fn wait_any(poll: bool) -> Waited {
         }
         if pid == 0 {
             // WNOHANG and nothing yet.
-            std::thread::sleep(Duration::from_millis(1));
+            if how == Wait::PollBriefly {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             return Waited::Idle;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
