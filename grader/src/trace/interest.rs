@@ -521,7 +521,7 @@ impl Refused {
     }
 }
 
-/// Whether a call is refused (see [`REFUSED`]).
+/// Whether a call is refused (see `REFUSED`).
 pub enum Refusal {
     /// It may go ahead.
     No,
@@ -531,7 +531,7 @@ pub enum Refusal {
     Because(&'static str),
 }
 
-/// Whether, and why, a call is refused (see [`REFUSED`]).
+/// Whether, and why, a call is refused (see `REFUSED`).
 pub fn refusal(sysno: Sysno, args: &[u64; 6]) -> Refusal {
     match REFUSED
         .iter()
@@ -543,7 +543,7 @@ pub fn refusal(sysno: Sysno, args: &[u64; 6]) -> Refusal {
     }
 }
 
-/// The filter that stops at the calls of [`REFUSED`] for the tracer to refuse.
+/// The filter that stops at the calls of `REFUSED` for the tracer to refuse.
 pub fn hardening_filter() -> Result<BpfProgram, seccompiler::BackendError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (sysno, when, _) in REFUSED {

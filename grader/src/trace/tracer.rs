@@ -1,7 +1,7 @@
 //! The ptrace loop: follows every process of a run and turns its stops into a [`Trace`].
 //!
 //! The traced program starts with `PTRACE_TRACEME` and two seccomp filters (see
-//! [`super::spawn`]). Its first stop is the SIGTRAP of its exec; there the tracer sets its
+//! [`crate::run::run`]). Its first stop is the SIGTRAP of its exec; there the tracer sets its
 //! options, which every child inherits. From then on:
 //!
 //! - in **filtered** mode a process runs with `PTRACE_CONT` and stops only at the calls the
@@ -151,7 +151,7 @@ struct Held {
 }
 
 /// Follows `root` (a child of the calling thread that called `PTRACE_TRACEME` and exec'd,
-/// or with [`TracerConfig::shim`], the shim that forks it) and everything it creates, until
+/// or with [`TracerConfig::shims`], the shim that forks it) and everything it creates, until
 /// every one of them has ended.
 pub fn follow(root: i32, config: &TracerConfig, live: &LiveSet) -> TraceOutcome {
     let trace = Trace {
