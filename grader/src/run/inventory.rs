@@ -475,34 +475,9 @@ pub fn collect_owned_leaks(
         let table = SysvTable::parse(&text);
         for row in table.rows() {
             let owned = |column| row.get::<u32>(column) == Some(uid);
-            let (Some(id), Some(key)) = (row.get::<i64>(kind.id_column()), row.get::<i64>("key"))
-            else {
-                continue;
-            };
-            if !(owned("uid") || owned("cuid")) {
-                continue;
+            if owned("uid") || owned("cuid") {
+                leaks.extend(remove_row(kind, &row));
             }
-            let removed = remove_sysv(kind, id);
-            leaks.push(match kind {
-                SysvKind::Shm => Leak::SysvShm {
-                    shmid: id,
-                    key,
-                    size: row.get("size").unwrap_or(0),
-                    cpid: row.get("cpid").unwrap_or(0),
-                    nattch: row.get("nattch").unwrap_or(0),
-                    removed,
-                },
-                SysvKind::Sem => Leak::SysvSem {
-                    semid: id,
-                    key,
-                    removed,
-                },
-                SysvKind::Msg => Leak::SysvMsg {
-                    msqid: id,
-                    key,
-                    removed,
-                },
-            });
         }
     }
     for (shown, here) in places {
@@ -566,26 +541,12 @@ pub fn sysv_leaks_from_trace(trace: &Trace) -> Vec<Leak> {
         };
         let table = SysvTable::parse(&text);
         for row in table.rows() {
-            let (Some(id), Some(key)) = (row.get::<i64>(kind.id_column()), row.get::<i64>("key"))
-            else {
-                continue;
-            };
-            if !created.contains(&id) || row.get::<u32>("cuid") != Some(me) {
-                continue;
+            let made_here = row
+                .get::<i64>(kind.id_column())
+                .is_some_and(|id| created.contains(&id));
+            if made_here && row.get::<u32>("cuid") == Some(me) {
+                leaks.extend(remove_row(kind, &row));
             }
-            let removed = remove_sysv(kind, id);
-            leaks.push(match kind {
-                SysvKind::Sem => Leak::SysvSem {
-                    semid: id,
-                    key,
-                    removed,
-                },
-                _ => Leak::SysvMsg {
-                    msqid: id,
-                    key,
-                    removed,
-                },
-            });
         }
     }
     leaks
@@ -617,6 +578,34 @@ fn remove_tree_on(device: u64, path: &Path) -> bool {
     emptied && fs::remove_dir(path).is_ok()
 }
 
+/// Removes the object a row of a /proc/sysvipc table lists, and says what it was (`None`
+/// for a row without an id or key).
+fn remove_row(kind: SysvKind, row: &SysvRow<'_>) -> Option<Leak> {
+    let id = row.get::<i64>(kind.id_column())?;
+    let key = row.get::<i64>("key")?;
+    let removed = remove_sysv(kind, id);
+    Some(match kind {
+        SysvKind::Shm => Leak::SysvShm {
+            shmid: id,
+            key,
+            size: row.get("size").unwrap_or(0),
+            cpid: row.get("cpid").unwrap_or(0),
+            nattch: row.get("nattch").unwrap_or(0),
+            removed,
+        },
+        SysvKind::Sem => Leak::SysvSem {
+            semid: id,
+            key,
+            removed,
+        },
+        SysvKind::Msg => Leak::SysvMsg {
+            msqid: id,
+            key,
+            removed,
+        },
+    })
+}
+
 /// Removes a System V object of any kind (a segment goes once nobody is attached).
 fn remove_sysv(kind: SysvKind, id: i64) -> bool {
     // SAFETY: IPC_RMID takes no buffer (a null pointer is allowed for shmctl and msgctl,
@@ -632,8 +621,7 @@ fn remove_sysv(kind: SysvKind, id: i64) -> bool {
 
 /// Marks a segment for removal; it goes once nobody is attached (everyone is dead by now).
 fn remove_segment(shmid: i64) -> bool {
-    // SAFETY: IPC_RMID takes no buffer (a null pointer is allowed); the id is a plain integer.
-    unsafe { libc::shmctl(shmid as i32, libc::IPC_RMID, std::ptr::null_mut()) == 0 }
+    remove_sysv(SysvKind::Shm, shmid)
 }
 
 #[cfg(test)]
