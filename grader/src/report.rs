@@ -168,5 +168,15 @@ pub fn trace_summary(outcome: &crate::run::RunOutcome) -> String {
     for line in crate::run::hang::explain(outcome) {
         let _ = writeln!(out, "{FAIL}hang:{FAIL:#} {line}");
     }
+    for place in &outcome.filled {
+        let _ = writeln!(out, "{FAIL}full:{FAIL:#} {}", place.describe());
+    }
+    for leak in &outcome.leaks {
+        let _ = writeln!(
+            out,
+            "{FAIL}left behind:{FAIL:#} {}",
+            crate::checks::leak_text(leak)
+        );
+    }
     out
 }

@@ -216,9 +216,9 @@ fn no_way_out(isolation: Option<Isolation>) {
     assert_eq!(std::fs::read_dir(closed.path()).unwrap().count(), 0);
 }
 
-/// Files in every writable place, a FIFO and a shm object renamed by `link` (which the
-/// names in the trace miss), a semaphore set and a message queue: none survives the run,
-/// and with a uid of its own (a root grader) each is reported as left behind.
+/// Files in every writable place, a FIFO and a shm object given a second name by `link`, a
+/// semaphore set and a message queue: none survives the run, and each file is reported as
+/// left behind.
 fn nothing_is_left_behind(isolation: Option<Isolation>) {
     let outcome = hostile("litter", 10.0, isolation);
     let made: Vec<String> = outcome.stdout.text().lines().map(str::to_string).collect();
@@ -228,11 +228,8 @@ fn nothing_is_left_behind(isolation: Option<Isolation>) {
     let fallback = outcome.isolation == Isolation::Fallback;
     for thing in &made {
         if let Some(path) = thing.strip_prefix('/').map(|_| thing.as_str()) {
-            if fallback && !owner_known {
-                // Same uid as the grader, no namespaces: see SECURITY.md.
-                let _ = std::fs::remove_file(path);
-                continue;
-            }
+            // Found by owner, in a private tmpfs, or (same uid as the grader, no
+            // namespaces) by the names the trace shows the run made.
             assert!(!std::path::Path::new(path).exists(), "{path} survived");
             assert!(
                 reported.iter().any(|r| r.contains(path)),
@@ -409,6 +406,42 @@ fn kill_everyone(isolation: Option<Isolation>) {
     );
 }
 
+/// A run may write four files of 48 MiB, each under the file size limit: in namespaces its
+/// private /tmp (128 MiB) fills first, the write fails with ENOSPC and the outcome says
+/// which place was full; in the fallback nothing caps the total, and the owner sweep (a
+/// root grader) or the names in the trace (an unprivileged one) remove every file.
+fn a_full_private_tmp_cuts_the_run_and_says_so(isolation: Option<Isolation>) {
+    let outcome = hostile("fill-tmp", 20.0, isolation);
+    let stdout = outcome.stdout.text();
+    let files: Vec<&str> = stdout.lines().filter(|l| l.starts_with('/')).collect();
+    assert!(!files.is_empty(), "{stdout}");
+    for file in &files {
+        assert!(!std::path::Path::new(file).exists(), "{file} survived");
+    }
+    if outcome.isolation == Isolation::Fallback {
+        assert!(stdout.ends_with("wrote 192 MiB\n"), "{stdout}");
+        assert!(outcome.filled.is_empty(), "{:?}", outcome.filled);
+        return;
+    }
+    assert!(stdout.contains("No space left on device"), "{stdout}");
+    let written: u64 = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("wrote "))
+        .and_then(|l| l.strip_suffix(" MiB"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(written <= 128, "{stdout}");
+    assert_eq!(outcome.filled.len(), 1, "{:?}", outcome.filled);
+    let place = &outcome.filled[0];
+    assert_eq!(place.path, "/tmp");
+    assert_eq!(
+        place.describe(),
+        "/tmp was full: the run filled its 128 MiB cap there, and writes past it failed \
+         (ENOSPC, \"No space left on device\")"
+    );
+}
+
 /// One test per case and isolation: `namespaces::…` (the machine's best) and `fallback::…`.
 macro_rules! in_both_isolations {
     ($($case:ident),* $(,)?) => {
@@ -440,6 +473,7 @@ in_both_isolations!(
     runs_under_tmp_do_not_collide,
     killing_the_grader_is_refused,
     nothing_is_left_behind,
+    a_full_private_tmp_cuts_the_run_and_says_so,
     kill_everyone,
     threads_born_while_their_group_exits_never_hang_the_tracer,
     a_thread_flood_is_stopped_at_the_task_limit,

@@ -92,6 +92,7 @@ fn run(stdout: &str, stderr: &str) -> RunOutcome {
         }],
         isolation: Isolation::Fallback,
         client: Vec::new(),
+        filled: Vec::new(),
     }
 }
 

@@ -335,7 +335,7 @@ pub fn signal_name(signal: i32) -> String {
 /// A leak in one line of feedback ([`Leak::describe`]), its path or name escaped: the
 /// program chose it. (The `rm` command then names the escaped path, which is safe to show
 /// but, for a name with control characters, not one to paste.)
-fn leak_text(leak: &Leak) -> String {
+pub fn leak_text(leak: &Leak) -> String {
     let mut leak = leak.clone();
     match &mut leak {
         Leak::PosixShm { path, .. }

@@ -294,6 +294,7 @@ mod tests {
             leaks: Vec::new(),
             isolation: Isolation::Fallback,
             client: Vec::new(),
+            filled: Vec::new(),
         }
     }
 

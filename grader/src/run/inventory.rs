@@ -72,7 +72,8 @@ pub enum Leak {
         key: i64,
         removed: bool,
     },
-    /// A file or directory left in a temporary directory (/tmp, /var/tmp).
+    /// A file or directory left behind (in /tmp, /var/tmp, or wherever an unprivileged
+    /// grader's fallback let the run write).
     File {
         path: String,
         removed: bool,
@@ -548,6 +549,55 @@ pub fn sysv_leaks_from_trace(trace: &Trace) -> Vec<Leak> {
                 leaks.extend(remove_row(kind, &row));
             }
         }
+    }
+    leaks
+}
+
+/// Every name the trace shows the run giving a file (a creating open, mknod, mkdir, link,
+/// symlink, rename, bind) that is still there, owned by this user and born after `started`:
+/// removed (a directory with what it holds), then reported. For a run that shares the
+/// grader's uid and directories (an unprivileged grader's fallback), where no owner tells
+/// whose a file is: the birth time keeps a file that existed before the run (opened with
+/// O_CREAT, or renamed over) from being taken for the run's, and where the file system
+/// keeps no birth time nothing is removed. Run after [`collect_leaks`], which removes the
+/// names it knows first.
+pub fn names_left_from_trace(trace: &Trace, started: std::time::SystemTime) -> Vec<Leak> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let named: BTreeSet<&str> = trace
+        .processes
+        .iter()
+        .flat_map(|p| &p.events)
+        .filter_map(|e| match e {
+            Event::Open { path, flags, ret } if *ret >= 0 && flags & libc::O_CREAT != 0 => {
+                Some(path.as_str())
+            }
+            Event::Mknod { path, ret: 0, .. }
+            | Event::Name { path, ret: 0, .. }
+            | Event::Bind { path, ret: 0, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .filter(|path| path.starts_with('/') && *path != "/")
+        .collect();
+    let mut leaks = Vec::new();
+    for path in named {
+        let Ok(meta) = Path::new(path).symlink_metadata() else {
+            continue; // Removed by the run, or by collect_leaks.
+        };
+        let born_in_run = meta.created().is_ok_and(|born| born >= started);
+        if meta.uid() != me || !born_in_run {
+            continue;
+        }
+        let removed = remove_tree_on(meta.dev(), Path::new(path));
+        let path = path.to_string();
+        let kind = meta.file_type();
+        leaks.push(match () {
+            _ if path.starts_with("/dev/shm/") => Leak::PosixShm { path, removed },
+            _ if kind.is_fifo() => Leak::Fifo { path, removed },
+            _ if kind.is_socket() => Leak::SocketFile { path, removed },
+            _ => Leak::File { path, removed },
+        });
     }
     leaks
 }

@@ -127,6 +127,49 @@ pub struct RunOutcome {
     /// What each step of the client script did (empty without a script).
     #[serde(default)]
     pub client: Vec<client::StepOutcome>,
+    /// The private file systems the run filled to their cap (its writes past it failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filled: Vec<FilledPlace>,
+}
+
+/// A run's private tmpfs (see [`isolation::PRIVATE_TMPFS`]) found full after the run: the
+/// cap on what a run may write cut it, and its writes past the cap failed with ENOSPC.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FilledPlace {
+    /// As the program names it (`/tmp`).
+    pub path: String,
+    pub cap_bytes: u64,
+}
+
+impl FilledPlace {
+    /// One line for feedback.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} was full: the run filled its {} MiB cap there, and writes past it failed \
+             (ENOSPC, \"No space left on device\")",
+            self.path,
+            self.cap_bytes / (1024 * 1024)
+        )
+    }
+
+    /// `Some` if the file system of `dir` (a descriptor on a run's private directory) has
+    /// no block or no inode left.
+    fn of(path: &str, dir: &std::fs::File) -> Option<FilledPlace> {
+        let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: fstatvfs writes one statvfs into the buffer we own, for a descriptor we
+        // hold open; the buffer is read only if it succeeded.
+        let stats = unsafe {
+            if libc::fstatvfs(dir.as_raw_fd(), stats.as_mut_ptr()) != 0 {
+                return None;
+            }
+            stats.assume_init()
+        };
+        let full = stats.f_bavail == 0 || stats.f_favail == 0;
+        full.then(|| FilledPlace {
+            path: path.to_string(),
+            cap_bytes: stats.f_blocks * stats.f_frsize,
+        })
+    }
 }
 
 /// Why the grader could not run a program.
@@ -323,6 +366,9 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     }
 
     let started = Instant::now();
+    // On the file systems' clock, which is coarse (a timestamp can lag the real time by a
+    // clock tick): what was born after it is the run's.
+    let started_at = std::time::SystemTime::now() - Duration::from_millis(50);
     // The child (the shim) is made pid 1 of a new PID namespace; the guard puts this
     // thread's own namespace back for its later children and threads.
     let pid_namespace = if privileged {
@@ -441,6 +487,10 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
             .iter()
             .flat_map(|p| &p.events)
             .any(|e| matches!(e, crate::trace::Event::ShmGet { ret, .. } if *ret >= 0));
+    let filled = match &namespace_handles {
+        Some(Ok(handles)) => handles.filled(),
+        _ => Vec::new(),
+    };
     let mut leaks = match namespace_handles {
         Some(Ok(handles)) => {
             handles.collect_leaks(&outcome.trace, !no_segments, run_user, &made_by_mounts)
@@ -462,8 +512,9 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         ));
     } else if !namespaces {
         // Same uid as the grader: the run's semaphore sets and queues are the ids its
-        // trace shows created.
+        // trace shows created, its files the names it made.
         leaks.extend(inventory::sysv_leaks_from_trace(&outcome.trace));
+        leaks.extend(inventory::names_left_from_trace(&outcome.trace, started_at));
     }
     let status = if outcome.process_limit_hit {
         RunStatus::ProcessLimit
@@ -490,6 +541,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         leaks,
         isolation,
         client,
+        filled,
     })
 }
 
@@ -584,6 +636,16 @@ impl NamespaceHandles {
                 .map(|dir| Ok((dir, open(format!("/proc/{shim}/root{dir}"))?)))
                 .collect::<Result<_, String>>()?,
         })
+    }
+
+    /// The run's private directories it filled to their cap.
+    fn filled(&self) -> Vec<FilledPlace> {
+        self.tmp
+            .iter()
+            .map(|(dir, file)| (*dir, file))
+            .chain([("/dev/shm", &self.dev_shm)])
+            .filter_map(|(dir, file)| FilledPlace::of(dir, file))
+            .collect()
     }
 
     /// The segments (if `segments`) and /dev/shm objects the run left. Everything in its

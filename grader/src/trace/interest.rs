@@ -179,9 +179,43 @@ impl Interest {
     /// the grader itself needs to see: a queue or set left behind can be found from the
     /// trace's ids where nothing else tells whose it is (an unprivileged grader's fallback).
     /// Rare calls, so no cost; every isolation traces them, so verdicts cannot differ.
+    ///
+    /// And every call that can give a file a name (a creating open, mknod, mkdir, link,
+    /// symlink, rename, bind): the names a run made and left are how an unprivileged
+    /// grader's fallback, which shares its uid and directories with the run, finds what to
+    /// remove. Opens that create nothing are not stopped for.
     pub fn with_leak_tracking(mut self) -> Interest {
         self.add(Sysno::semget, None);
         self.add(Sysno::msgget, None);
+        let creating = ArgTest::AnyBit(libc::O_CREAT as u64);
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.add(Sysno::open, Some((1, creating)));
+            for sysno in [
+                Sysno::creat,
+                Sysno::mknod,
+                Sysno::mkdir,
+                Sysno::link,
+                Sysno::symlink,
+                Sysno::rename,
+            ] {
+                self.add(sysno, None);
+            }
+        }
+        self.add(Sysno::openat, Some((2, creating)));
+        for sysno in [
+            // Its flags are in a struct the filter cannot read; it is rare.
+            Sysno::openat2,
+            Sysno::mknodat,
+            Sysno::mkdirat,
+            Sysno::linkat,
+            Sysno::symlinkat,
+            Sysno::renameat,
+            Sysno::renameat2,
+            Sysno::bind,
+        ] {
+            self.add(sysno, None);
+        }
         self
     }
 

@@ -167,6 +167,15 @@ pub enum Event {
     Unlink { path: String, ret: i64 },
     /// mknod/mknodat (mkfifo), path made absolute like [`Event::Open`]'s.
     Mknod { path: String, mode: u32, ret: i64 },
+    /// A call that gave a file a new name: link, symlink, rename (the name it moved to) or
+    /// mkdir; `path` is that name, made absolute like [`Event::Open`]'s. The grader's own
+    /// clean-up needs these where nothing else tells what a run left (a second name of a
+    /// FIFO or a shared-memory object outlives the first one's removal).
+    Name {
+        syscall: String,
+        path: String,
+        ret: i64,
+    },
     /// socket(domain, …) = descriptor.
     Socket { domain: i32, ret: i64 },
     /// socketpair(domain, …): the two descriptors and the kernel's names for them

@@ -934,6 +934,16 @@ impl Tracer<'_> {
                     ret,
                 }
             }
+            s if new_name_arg(s).is_some() => {
+                let (dirfd_arg, path_arg) = new_name_arg(s).expect("checked by the guard");
+                let dirfd = dirfd_arg.map_or(libc::AT_FDCWD, |arg| args[arg] as i32);
+                let path = read_c_string(tid, args[path_arg]);
+                Event::Name {
+                    syscall: s.name().to_string(),
+                    path: self.absolute_path(proc, tid, dirfd, path),
+                    ret,
+                }
+            }
             Sysno::socket => {
                 if ret >= 0 {
                     let target = procfs::fd_target(tid, ret as i32).unwrap_or_default();
@@ -1366,6 +1376,24 @@ fn is_mknod(s: Sysno) -> bool {
         return true;
     }
     s == Sysno::mknodat
+}
+
+/// For a call that gives a file a new name ([`Event::Name`]): which argument holds the
+/// directory descriptor the name is relative to (none: the working directory) and which
+/// the name.
+fn new_name_arg(s: Sysno) -> Option<(Option<usize>, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    match s {
+        Sysno::link | Sysno::symlink | Sysno::rename => return Some((None, 1)),
+        Sysno::mkdir => return Some((None, 0)),
+        _ => {}
+    }
+    match s {
+        Sysno::linkat | Sysno::renameat | Sysno::renameat2 => Some((Some(2), 3)),
+        Sysno::symlinkat => Some((Some(1), 2)),
+        Sysno::mkdirat => Some((Some(0), 1)),
+        _ => None,
+    }
 }
 
 /// `dir/path`, with `.` and `..` folded (`..` at the root stays at the root).
