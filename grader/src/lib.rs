@@ -11,5 +11,6 @@ pub mod report;
 pub mod rubric;
 pub mod run;
 pub mod template;
+pub mod timeline;
 pub mod trace;
 pub mod workspace;

@@ -190,6 +190,16 @@ struct TraceArgs {
     /// Kill the program after this many seconds.
     #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = trace_timeout)]
     timeout: f64,
+    /// Also draw the run's timeline (processes, channels, signals, a hang) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Also write the timeline as a Mermaid sequence diagram to FILE.
+    #[arg(long, value_name = "FILE")]
+    mermaid: Option<PathBuf>,
+    /// Also write the run as Chrome trace-event JSON to FILE, for ui.perfetto.dev or
+    /// chrome://tracing.
+    #[arg(long, value_name = "FILE")]
+    perfetto: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
     /// The program and its arguments.
@@ -494,12 +504,33 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
     let outcome = run::run(&spec)?;
     let mut err = anstream::stderr();
     let _ = err.write_all(report::trace_summary(&outcome).as_bytes());
+    write_timelines(&outcome, &args)?;
     let code = match outcome.trace.root().and_then(|p| p.end) {
         Some(End::Exited { code }) => code as u8,
         Some(End::Signaled { signal, .. }) => 128u8.wrapping_add(signal as u8),
         _ => 1,
     };
     Ok(ExitCode::from(code))
+}
+
+/// `grader trace --timeline/--mermaid/--perfetto`: the pictures of the run, one model.
+fn write_timelines(outcome: &run::RunOutcome, args: &TraceArgs) -> Result<()> {
+    use grader::timeline::{Timeline, mermaid, perfetto, svg};
+    type Render = fn(&Timeline) -> String;
+    let renderers: [(&Option<PathBuf>, Render); 3] = [
+        (&args.timeline, svg::render),
+        (&args.mermaid, mermaid::render),
+        (&args.perfetto, perfetto::render),
+    ];
+    let mut timeline = None;
+    for (path, render) in renderers {
+        if let Some(path) = path {
+            let timeline = timeline.get_or_insert_with(|| Timeline::of(outcome));
+            formats::replace_file(path, render(timeline).as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Finds a bare command name on PATH.
