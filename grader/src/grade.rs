@@ -8,6 +8,7 @@ use crate::checks::{self, Case};
 use crate::rubric::{self, Check, Rubric};
 use crate::run::{self, Limits, RunOutcome, RunSpec};
 use crate::trace::Interest;
+use crate::workspace::NotBuilt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -96,33 +97,49 @@ impl Report {
         }
     }
 
-    /// Every check of the given parts failed because the program could not be built.
+    /// Every check of the given parts failed because the program could not be built (the
+    /// build as a whole failed: it ran out of time, or its executables could not be kept).
     pub fn build_failed(rubric: &Rubric, parts: &[String], why: &str) -> Report {
+        let message = not_built_message(&NotBuilt::Cargo(why.to_string()));
         let checks = rubric
             .checks
             .iter()
             .map(|check| {
-                let failed = parts.contains(&check.part);
-                result_for(
-                    check,
-                    if failed {
-                        Status::Failed
-                    } else {
-                        Status::Skipped
-                    },
-                    if failed {
-                        // Compiler output quotes the student's source: each line marked.
-                        format!(
-                            "the program does not build:\n{}",
-                            crate::escape::quoted_lines(why, QUOTE)
-                        )
-                    } else {
-                        String::new()
-                    },
-                )
+                if parts.contains(&check.part) {
+                    result_for(check, Status::Failed, message.clone())
+                } else {
+                    result_for(check, Status::Skipped, String::new())
+                }
             })
             .collect();
         Report::new(rubric, false, checks)
+    }
+}
+
+/// What every check of a part whose program was not built says: the file that did not
+/// compile and its first error (escaped, each line marked), or cargo's last lines.
+pub fn not_built_message(why: &NotBuilt) -> String {
+    match why {
+        NotBuilt::Compile(errors) => {
+            let count = match errors.count {
+                1 => "1 error".to_string(),
+                n => format!("{n} errors, the first"),
+            };
+            let needed = if errors.is_bin {
+                ""
+            } else {
+                ", and every program of the lab needs it"
+            };
+            format!(
+                "{} did not compile{needed} ({count}):\n{}",
+                crate::escape::visible(&errors.path),
+                crate::escape::quoted_lines(&errors.first, QUOTE)
+            )
+        }
+        NotBuilt::Cargo(tail) => format!(
+            "the program does not build:\n{}",
+            crate::escape::quoted_lines(tail, QUOTE)
+        ),
     }
 }
 
@@ -134,6 +151,8 @@ pub const QUOTE: &str = "│ ";
 pub struct Grading {
     rubric: Rubric,
     exes: BTreeMap<String, PathBuf>,
+    /// Part → what its checks say: the parts whose program did not compile.
+    not_built: BTreeMap<String, String>,
     options: GradeOptions,
     interest: Interest,
     runs: BTreeMap<(String, String), OnceLock<Result<RunOutcome, String>>>,
@@ -156,10 +175,21 @@ impl Grading {
             interest: rubric.interest(),
             rubric,
             exes,
+            not_built: BTreeMap::new(),
             options,
             runs,
             finished: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Marks parts whose program was not built (part → why): their checks fail with the
+    /// reason instead of being skipped. A part with an executable is graded all the same.
+    pub fn with_not_built(mut self, not_built: &BTreeMap<String, NotBuilt>) -> Self {
+        self.not_built = not_built
+            .iter()
+            .map(|(part, why)| (part.clone(), not_built_message(why)))
+            .collect();
+        self
     }
 
     pub fn rubric(&self) -> &Rubric {
@@ -196,6 +226,13 @@ impl Grading {
         })
     }
 
+    /// The run of a part on an input if it was made and succeeded; never starts one (a part
+    /// that was not built has none).
+    pub fn finished_run(&self, part: &str, input: &str) -> Option<&RunOutcome> {
+        let cell = self.runs.get(&(part.to_string(), input.to_string()))?;
+        cell.get()?.as_ref().ok()
+    }
+
     /// Grades one check, running what it needs.
     pub fn grade_check(&self, check: &Check) -> CheckResult {
         let result = self.evaluate(check);
@@ -208,7 +245,10 @@ impl Grading {
 
     fn evaluate(&self, check: &Check) -> CheckResult {
         if !self.exes.contains_key(&check.part) {
-            return result_for(check, Status::Skipped, String::new());
+            return match self.not_built.get(&check.part) {
+                Some(why) => result_for(check, Status::Failed, why.clone()),
+                None => result_for(check, Status::Skipped, String::new()),
+            };
         }
         let mut cases = Vec::new();
         for input in &check.inputs {
@@ -313,5 +353,66 @@ mod tests {
                 result.message
             );
         }
+    }
+
+    #[test]
+    fn a_part_not_built_fails_with_its_file_and_first_error_escaped() {
+        use crate::workspace::CompileErrors;
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/lab11/rubric.toml");
+        let rubric = Rubric::load(&path).unwrap();
+        let errors = |path: &str, is_bin, count| {
+            NotBuilt::Compile(CompileErrors {
+                path: path.into(),
+                is_bin,
+                count,
+                first: "error[E0308]: mismatched types\n1 | let n: u32 = \"\x1b[2K\";".into(),
+            })
+        };
+        let not_built = BTreeMap::from([
+            (
+                "shm".to_string(),
+                errors("labs/lab11/src/bin/shm.rs", true, 1),
+            ),
+            (
+                "posix".to_string(),
+                errors("labs/lab11/src/lib.rs", false, 3),
+            ),
+        ]);
+        let grading = Grading::new(rubric.clone(), BTreeMap::new(), GradeOptions::default())
+            .with_not_built(&not_built);
+        for check in &rubric.checks {
+            let result = grading.grade_check(check);
+            match check.part.as_str() {
+                "shm" => {
+                    assert_eq!(result.status, Status::Failed);
+                    assert_eq!(
+                        result.message,
+                        "labs/lab11/src/bin/shm.rs did not compile (1 error):\n\
+                         │ error[E0308]: mismatched types\n\
+                         │ 1 | let n: u32 = \"\\x1b[2K\";"
+                    );
+                }
+                "posix" => {
+                    assert_eq!(result.status, Status::Failed);
+                    assert!(
+                        result.message.starts_with(
+                            "labs/lab11/src/lib.rs did not compile, and every program of the \
+                             lab needs it (3 errors, the first):\n│ error[E0308]"
+                        ),
+                        "{}",
+                        result.message
+                    );
+                }
+                _ => assert_eq!(result.status, Status::Skipped, "{}", check.id),
+            }
+        }
+        let report = grading.report_so_far();
+        assert_eq!(report.score, 0);
+        assert_eq!(
+            report.max_score,
+            rubric.max_points() - 20,
+            "pipe is skipped"
+        );
     }
 }

@@ -344,28 +344,19 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         },
         annotations: args.annotations.clone(),
     };
-    let exes = if args.exe.is_empty() {
+    let (exes, not_built) = if args.exe.is_empty() {
         let package = if args.solutions {
             &rubric.solution_package
         } else {
             &rubric.package
         };
-        match workspace::build_bins(&root, package) {
-            Ok(bins) => map_parts(&rubric, package, &bins)?,
-            Err(workspace::BuildError::Compile(why)) => {
-                let parts: Vec<String> = rubric.parts.keys().cloned().collect();
-                let context = formats::Context::started(started.0, started.1.elapsed());
-                print_report(
-                    &Report::build_failed(&rubric, &parts, &why),
-                    &output,
-                    &context,
-                )?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(other) => return Err(other.into()),
-        }
+        let parts = rubric.parts.iter().map(|(part, spec)| (part, &spec.bin));
+        let split = workspace::build_bins(&root, package)?
+            .by_part(parts)
+            .map_err(|e| anyhow!("package `{package}`: {e}"))?;
+        (split.exes, split.not_built)
     } else {
-        parse_exes(&rubric, &args.exe)?
+        (parse_exes(&rubric, &args.exe)?, BTreeMap::new())
     };
     let options = GradeOptions {
         full: args.full_trace || GradeOptions::default().full,
@@ -376,7 +367,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let grading = Grading::new(rubric, exes, options);
+    let grading = Grading::new(rubric, exes, options).with_not_built(&not_built);
     let report = grading.grade_all(jobs);
     let context =
         formats::Context::started(started.0, started.1.elapsed()).with_runs(&grading, &report);
@@ -434,26 +425,6 @@ fn print_report(report: &Report, output: &Output, context: &formats::Context) ->
     // A closed stdout (`grader check … | head`) is not worth an error message.
     let _ = out.write_all(text.as_bytes());
     Ok(())
-}
-
-fn map_parts(
-    rubric: &Rubric,
-    package: &str,
-    bins: &BTreeMap<String, PathBuf>,
-) -> Result<BTreeMap<String, PathBuf>> {
-    rubric
-        .parts
-        .iter()
-        .map(|(part, spec)| {
-            let exe = bins.get(&spec.bin).ok_or_else(|| {
-                anyhow!(
-                    "package `{package}` has no binary built from src/bin/{}.rs",
-                    spec.bin
-                )
-            })?;
-            Ok((part.clone(), exe.clone()))
-        })
-        .collect()
 }
 
 fn parse_exes(rubric: &Rubric, given: &[String]) -> Result<BTreeMap<String, PathBuf>> {

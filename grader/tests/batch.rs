@@ -82,7 +82,7 @@ fn git(dir: &Path, args: &[&str], date: &str) {
 /// - `a-template`: a full clone of the exported student template, solved (60, not tampered);
 /// - `b-git`: a git history, solved before the deadline, broken by a later commit (60, 1 late);
 /// - `c-stub`: the stubs untouched (0);
-/// - `d-broken`: does not compile;
+/// - `d-broken`: solved, except that shm.rs does not compile (40: pipe and posix score);
 /// - `e-tampered`: solved, but edits the rubric test and adds a test file (60, tampered);
 /// - `f-leaky`: solved, except that shm never removes its segment.
 /// - `g-hangs`: solved, except that the pipe part's parent keeps the write end and hangs.
@@ -121,6 +121,7 @@ fn make_submissions(root: &Path) -> PathBuf {
 
     let d = subs.join("d-broken");
     stub_submission(&d);
+    solve(&d);
     write(
         &d.join("labs/lab11/src/bin/shm.rs"),
         "fn main() { let n: u32 = \"not a number\"; }\n",
@@ -253,8 +254,14 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     assert_eq!(row("a-template")["commit"], "");
     assert_eq!(row("c-stub")["score"], "0");
     assert_eq!(row("c-stub")["build"], "ok");
-    assert_eq!(row("d-broken")["score"], "0");
-    assert_eq!(row("d-broken")["build"], "failed");
+    // One part that does not compile costs only its own points.
+    assert_eq!(row("d-broken")["score"], "40", "{csv_text}");
+    assert_eq!(row("d-broken")["build"], "partial");
+    assert_eq!(
+        row("d-broken")["pipe.factors"],
+        row("a-template")["pipe.factors"]
+    );
+    assert_eq!(row("d-broken")["shm.factors"], "0");
     assert_eq!(row("e-tampered")["tampered"], "yes");
     assert!(
         row("e-tampered")["tampered_files"].contains("modified labs/lab11/tests/rubric.rs"),
@@ -307,11 +314,19 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
         .iter()
         .find(|s| s["student"] == "d-broken")
         .unwrap();
-    let message = broken["report"]["checks"][0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("does not build") && message.contains("error[E0308]"),
-        "{message}"
-    );
+    for check in broken["report"]["checks"].as_array().unwrap() {
+        let message = check["message"].as_str().unwrap();
+        if check["part"] == "shm" {
+            // The file, the first error, rustc's own lines marked as quoted.
+            assert!(
+                message.starts_with("labs/lab11/src/bin/shm.rs did not compile (1 error):\n│ ")
+                    && message.contains("error[E0308]: mismatched types"),
+                "{message}"
+            );
+        } else {
+            assert_eq!(check["status"], "passed", "{check}");
+        }
+    }
     let stub = submissions
         .iter()
         .find(|s| s["student"] == "c-stub")

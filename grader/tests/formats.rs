@@ -1625,20 +1625,38 @@ fn run_autograder_writes_results_for_every_submission_layout() {
     let output = results["output"].as_str().unwrap();
     assert!(output.contains("signals.rs, rpc.rs"), "{output}");
 
-    // A compile error is graded: every check fails with the compiler's message.
+    // A compile error costs only its part: pipe.rs does not compile, shm and posix are
+    // solved and score; pipe's checks quote the compiler's first error.
     let broken = sandbox.path().join("broken/labs/lab11/src/bin");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("pipe.rs"), "fn main() { this is not rust }\n").unwrap();
+    for bin in ["shm", "posix"] {
+        std::fs::copy(solution("lab11", bin), broken.join(format!("{bin}.rs"))).unwrap();
+    }
     let (results, log) =
         run_autograder(sandbox.path(), "lab11", &sandbox.path().join("broken"), &[]);
-    assert_eq!(results["score"], 0, "{log}");
-    assert!(
-        results["tests"][0]["output"]
-            .as_str()
-            .unwrap()
-            .contains("does not build"),
-        "{results}"
-    );
+    let other_parts: BTreeSet<String> = rubric
+        .checks
+        .iter()
+        .filter(|c| c.part != "pipe")
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(passed_ids(&results), other_parts, "{log}\n{results}");
+    let points = |part: &str| -> u32 {
+        let checks = rubric.checks.iter().filter(|c| c.part == part);
+        checks.map(|c| c.points).sum()
+    };
+    assert_eq!(results["score"], points("shm") + points("posix"), "{log}");
+    for test in results["tests"].as_array().unwrap() {
+        if test["name"].as_str().unwrap().starts_with("pipe.") {
+            let output = test["output"].as_str().unwrap();
+            assert!(
+                output.contains("labs/lab11/src/bin/pipe.rs did not compile")
+                    && output.contains("│ error"),
+                "{output}"
+            );
+        }
+    }
 
     // The script dies before grading (no scratch folder can be made): still a result.
     let (results, log) = run_autograder(

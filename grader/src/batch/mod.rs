@@ -23,7 +23,7 @@ pub mod tamper;
 use crate::escape::visible;
 use crate::grade::{CheckResult, GradeOptions, Grading, Report, Status};
 use crate::rubric::Rubric;
-use crate::workspace::{self, BuildError, BuildOptions};
+use crate::workspace::{self, BuildError, BuildOptions, NotBuilt};
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,9 @@ pub struct Options {
 #[serde(rename_all = "kebab-case")]
 pub enum BuildStatus {
     Ok,
+    /// Some parts' programs did not compile (the reason is in their checks); the others
+    /// were graded.
+    Partial,
     /// Did not compile, or the build ran out of time (the reason is in every check).
     Failed,
     /// There was nothing to build (no commit before the deadline, unreadable folder).
@@ -70,6 +73,7 @@ impl BuildStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             BuildStatus::Ok => "ok",
+            BuildStatus::Partial => "partial",
             BuildStatus::Failed => "failed",
             BuildStatus::None => "none",
         }
@@ -151,7 +155,11 @@ enum Plan {
 struct Built {
     prepared: Prepared,
     key: String,
+    /// `Ok`, or `Partial`/`Failed` when some or all parts' programs did not compile.
+    build: BuildStatus,
     exes: BTreeMap<String, PathBuf>,
+    /// Part → why its program was not built.
+    not_built: BTreeMap<String, NotBuilt>,
 }
 
 /// Everything the threads share.
@@ -491,20 +499,29 @@ impl Batch<'_> {
             timeout: Some(self.options.build_timeout),
         };
         let failure = match workspace::build_bins_with(&kit_dir, &self.rubric.package, &options) {
-            // Copied now: the next build overwrites the shared target directory's binaries.
-            Ok(bins) => {
-                match overlay::keep_executables(&prepared.work.join("bin"), &self.parts, &bins) {
-                    Ok(exes) => {
-                        return Some(Built {
-                            prepared,
-                            key,
-                            exes,
-                        });
-                    }
-                    Err(why) => (BuildStatus::Failed, Status::Failed, why, Some(key)),
+            Ok(build) => match build.by_part(&self.parts).and_then(|split| {
+                // Copied now: the next build overwrites the shared target directory's binaries.
+                let exes = overlay::keep_executables(&prepared.work.join("bin"), &split.exes)?;
+                Ok((exes, split.not_built))
+            }) {
+                Ok((exes, not_built)) => {
+                    let build = if not_built.is_empty() {
+                        BuildStatus::Ok
+                    } else if exes.is_empty() {
+                        BuildStatus::Failed
+                    } else {
+                        BuildStatus::Partial
+                    };
+                    return Some(Built {
+                        prepared,
+                        key,
+                        build,
+                        exes,
+                        not_built,
+                    });
                 }
-            }
-            Err(BuildError::Compile(why)) => (BuildStatus::Failed, Status::Failed, why, Some(key)),
+                Err(why) => (BuildStatus::Failed, Status::Failed, why, Some(key)),
+            },
             // Not cached: a slow build may be the machine's fault, not the submission's.
             Err(e @ BuildError::TimedOut(_)) => {
                 (BuildStatus::Failed, Status::Failed, e.to_string(), None)
@@ -550,17 +567,19 @@ impl Batch<'_> {
         let student = built.prepared.student.clone();
         self.progress.activity(None, Some((&student, true)));
         let rubric = self.rubric.clone();
-        let exes = built.exes;
+        let (exes, not_built) = (built.exes, built.not_built);
         let graded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let options = GradeOptions {
                 timeout_scale: self.options.timeout_scale,
                 ..GradeOptions::default()
             };
-            Grading::new(rubric, exes, options).grade_all(1)
+            Grading::new(rubric, exes, options)
+                .with_not_built(&not_built)
+                .grade_all(1)
         }));
         let report = match graded {
             Ok(report) => {
-                self.remember(&built.prepared.work, built.key, BuildStatus::Ok, &report);
+                self.remember(&built.prepared.work, built.key, built.build, &report);
                 report
             }
             Err(panic) => {
@@ -574,13 +593,7 @@ impl Batch<'_> {
             }
         };
         self.progress.activity(None, Some((&student, false)));
-        self.finish(
-            &student,
-            built.prepared.facts,
-            BuildStatus::Ok,
-            report,
-            false,
-        );
+        self.finish(&student, built.prepared.facts, built.build, report, false);
     }
 
     /// Writes `cache.json` (a failure to write only costs a rebuild next time).

@@ -76,19 +76,15 @@ fn destination(work: &Path, rel: &str) -> io::Result<PathBuf> {
     Ok(target)
 }
 
-/// Copies the built executables (source stem → path in the shared target directory) into
-/// `dir`, before the next build overwrites them; returns part → copy.
+/// Copies the built executables (part → path in the shared target directory) into `dir`,
+/// before the next build overwrites them; returns part → copy.
 pub fn keep_executables(
     dir: &Path,
-    parts: &BTreeMap<String, String>,
     built: &BTreeMap<String, PathBuf>,
 ) -> Result<BTreeMap<String, PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut exes = BTreeMap::new();
-    for (part, bin) in parts {
-        let source = built
-            .get(bin)
-            .ok_or_else(|| format!("no binary was built from src/bin/{bin}.rs"))?;
+    for (part, source) in built {
         let copy = dir.join(part);
         std::fs::copy(source, &copy).map_err(|e| {
             format!(

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Lists the regular files under `dir` (relative path → absolute path), skipping `.git/`,
+/// Lists the regular files under `dir` (relative path → absolute path), skipping `.git`,
 /// build output (`target/` at the top or beside a `Cargo.toml`, and any folder tagged with
 /// a `CACHEDIR.TAG`, as cargo's target folders and `grader batch`'s outputs are), symbolic
 /// links and the folders in `skip`.
@@ -24,9 +24,14 @@ pub fn list_files(dir: &Path, skip: &[PathBuf]) -> io::Result<BTreeMap<String, P
             let kind = entry.file_type()?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = format!("{prefix}{name}");
+            // A worktree's or submodule's `.git` is a file naming the real repository:
+            // copied, it would make a folder a clone of that repository.
+            if name == ".git" {
+                continue;
+            }
             if kind.is_dir() {
                 let build_output = name == "target" && (prefix.is_empty() || is_package);
-                if name == ".git" || build_output {
+                if build_output {
                     continue;
                 }
                 let path = entry.path();
@@ -340,6 +345,21 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_skips_git_whether_a_folder_or_a_worktrees_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".git"),
+            "gitdir: /elsewhere/.git/worktrees/x\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap();
+        std::fs::write(dir.path().join("sub/.git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(dir.path().join("sub/kept.rs"), "").unwrap();
+        let files = list_files(dir.path(), &[]).unwrap();
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["sub/kept.rs"]);
+    }
 
     #[test]
     fn rfc3339_times() {

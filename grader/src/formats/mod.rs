@@ -205,8 +205,8 @@ impl Context {
         }
     }
 
-    /// Adds the wall time of every run `grading` made for the checks of `report` (the runs
-    /// are cached: nothing runs again).
+    /// Adds the wall time of every run `grading` made for the checks of `report` (nothing
+    /// runs again; a part that was not built has no runs).
     pub fn with_runs(mut self, grading: &Grading, report: &Report) -> Context {
         let rubric = grading.rubric();
         for check in counted(report) {
@@ -215,7 +215,7 @@ impl Context {
             };
             let mut total = Duration::ZERO;
             for input in &spec.inputs {
-                if let Ok(run) = grading.run(&spec.part, input) {
+                if let Some(run) = grading.finished_run(&spec.part, input) {
                     total += run.wall;
                 }
             }
@@ -228,7 +228,7 @@ impl Context {
             }
             for input in &spec.inputs {
                 if seen.insert((spec.part.clone(), input.clone()))
-                    && let Ok(run) = grading.run(&spec.part, input)
+                    && let Some(run) = grading.finished_run(&spec.part, input)
                 {
                     *self.part_times.entry(spec.part.clone()).or_default() += run.wall;
                 }

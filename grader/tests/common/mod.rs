@@ -68,8 +68,10 @@ pub fn package_bins(package: &str) -> BTreeMap<String, PathBuf> {
     built
         .entry(package.to_string())
         .or_insert_with(|| {
-            grader::workspace::build_bins(&root(), package)
-                .unwrap_or_else(|e| panic!("cannot build {package}: {e}"))
+            let build = grader::workspace::build_bins(&root(), package)
+                .unwrap_or_else(|e| panic!("cannot build {package}: {e}"));
+            assert!(build.is_complete(), "cannot build {package}: {build:?}");
+            build.bins
         })
         .clone()
 }
