@@ -762,14 +762,61 @@ fn assert_gradescope_shape(report: &Report, json: &Value) {
     assert_eq!(max, u64::from(report.max_score));
 }
 
+/// Validates `results.json` texts with Python's `jsonschema` against the restated
+/// Gradescope spec, plus what JSON Schema cannot say: no test above its maximum, and a
+/// top-level score (which overrides the tests' total) equal to that total when there are
+/// tests. Also proves the schema refuses what Gradescope would not read.
+fn validate_gradescope_with_jsonschema(results: &[(&str, String)]) {
+    if !python_has("jsonschema") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = vec![schemas().join("gradescope-results.restated.json")];
+    for (name, text) in results {
+        paths.push(temp_file(dir.path(), &format!("{name}.json"), text));
+    }
+    let args: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let out = python(
+        r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+for path in sys.argv[2:]:
+    result = json.load(open(path))
+    errors = [e.message for e in validator.iter_errors(result)]
+    assert not errors, (path, errors)
+    tests = result.get("tests", [])
+    for t in tests:
+        assert t.get("score", 0) <= t.get("max_score", float("inf")), t
+    if tests and "score" in result:
+        assert result["score"] == sum(t.get("score", 0) for t in tests), path
+    bad = [{**result, "score": "60"}, {**result, "visibility": "public"},
+           {**result, "output_format": "markdown"}, {**result, "Score": 1},
+           {k: v for k, v in result.items() if k != "score"} | {"tests": [{"name": "x"}]}]
+    if tests:
+        bad.append({**result, "tests": [{**tests[0], "status": "error"}] + tests[1:]})
+        bad.append({**result, "tests": [{**tests[0], "number": 1.1}] + tests[1:]})
+    for wrong in bad:
+        assert not validator.is_valid(wrong), wrong
+print("valid", len(sys.argv) - 2)
+"#,
+        &args,
+    );
+    assert_eq!(out.trim(), format!("valid {}", results.len()));
+}
+
 #[test]
 fn gradescope_results_have_the_specs_shape_and_the_reports_totals() {
-    for (_, report) in samples() {
-        let json: Value =
-            serde_json::from_str(&gradescope::render_with(&report, &context(&report))).unwrap();
+    let mut texts = Vec::new();
+    for (name, report) in samples().into_iter().chain([("huge", huge())]) {
+        let text = gradescope::render_with(&report, &context(&report));
+        let json: Value = serde_json::from_str(&text).unwrap();
         assert_gradescope_shape(&report, &json);
         assert_eq!(json["execution_time"], 13, "12.5 s, rounded up");
+        texts.push((name, text));
     }
+    validate_gradescope_with_jsonschema(&texts);
     let json: Value = serde_json::from_str(&gradescope::render(&partial())).unwrap();
     assert_eq!(json["score"], 4);
     let names: Vec<&str> = json["tests"]
@@ -1569,6 +1616,8 @@ fn passed_ids(results: &Value) -> BTreeSet<String> {
 #[test]
 fn run_autograder_writes_results_for_every_submission_layout() {
     let sandbox = tempfile::tempdir().unwrap();
+    // Every results.json written, validated against the spec at the end.
+    let mut written = Vec::new();
     let solution = |lab: &str, bin: &str| kit().join(format!("solutions/{lab}/src/bin/{bin}.rs"));
 
     // 200 copies of pipe.rs, no src/: graded, the pipe part from the upload.
@@ -1579,6 +1628,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
         std::fs::copy(solution("lab11", "pipe"), dir.join("pipe.rs")).unwrap();
     }
     let (results, log) = run_autograder(sandbox.path(), "lab11", &many, &[]);
+    written.push(("many", results.to_string()));
     assert!(log.contains("graded sources from uploaded files"), "{log}");
     let rubric = grader::rubric::Rubric::load(&kit().join("labs/lab11/rubric.toml")).unwrap();
     assert_eq!(
@@ -1607,6 +1657,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
         std::fs::copy(solution("lab14", bin), loose.join(format!("{bin}.rs"))).unwrap();
     }
     let (results, log) = run_autograder(sandbox.path(), "lab14", &loose, &[]);
+    written.push(("lab14-loose", results.to_string()));
     let passed = passed_ids(&results);
     assert!(
         passed.iter().any(|id| id.starts_with("signals.")),
@@ -1621,6 +1672,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
     let empty = sandbox.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let (results, _) = run_autograder(sandbox.path(), "lab14", &empty, &[]);
+    written.push(("empty", results.to_string()));
     assert_eq!(results["score"], 0);
     let output = results["output"].as_str().unwrap();
     assert!(output.contains("signals.rs, rpc.rs"), "{output}");
@@ -1635,6 +1687,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
     }
     let (results, log) =
         run_autograder(sandbox.path(), "lab11", &sandbox.path().join("broken"), &[]);
+    written.push(("broken", results.to_string()));
     let other_parts: BTreeSet<String> = rubric
         .checks
         .iter()
@@ -1665,6 +1718,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
         &many,
         &[("TMPDIR", "/nonexistent-tmp-for-this-test")],
     );
+    written.push(("died", results.to_string()));
     assert_eq!(results["score"], 0, "{log}");
     assert!(
         results["output"]
@@ -1673,6 +1727,7 @@ fn run_autograder_writes_results_for_every_submission_layout() {
             .contains("stopped unexpectedly"),
         "{results}"
     );
+    validate_gradescope_with_jsonschema(&written);
 }
 
 // ------------------------------------------------------------------ Classroom 50's config
@@ -1721,4 +1776,155 @@ fn the_classroom50_assignment_entry_follows_the_v1_rules() {
         p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
     }));
+}
+
+// ------------------------------------------------------------------ Classroom 50's autograder.py
+
+/// A teacher's bundle in `dir`: `kit.tar.gz` (this kit under `kit/`, as `git archive
+/// --prefix=kit/` makes it) and a `lab` file.
+fn make_bundle(dir: &Path, lab: &str) -> PathBuf {
+    let bundle = dir.join("bundle");
+    let staging = dir.join("staging");
+    copy_kit(&kit(), &staging.join("kit"));
+    std::fs::create_dir_all(&bundle).unwrap();
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(bundle.join("kit.tar.gz"))
+        .arg("-C")
+        .arg(&staging)
+        .arg("kit")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar");
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(bundle.join("lab"), format!("{lab}\n")).unwrap();
+    bundle
+}
+
+/// Runs `grader/autograders/classroom50/autograder.py` as Classroom 50's runner does: in the
+/// student's checkout, with the runner's identity variables and `CLASSROOM50_BUNDLE_DIR`
+/// naming the bundle. `GRADER` is this test's grader, so the kit's own is not built again
+/// (minutes on two cores). Returns the exit status, result.json and release-body.md if
+/// written, and the log.
+fn run_classroom50_autograder(
+    bundle: &Path,
+    checkout: &Path,
+) -> (Option<i32>, Option<Value>, Option<String>, String) {
+    // The labs build beside run_autograder's test, not into the kit's own target directory.
+    let target = Path::new(env!("CARGO_BIN_EXE_grader"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .join("run-autograder-test");
+    let mut command = Command::new("python3");
+    command
+        .arg(kit().join("grader/autograders/classroom50/autograder.py"))
+        .current_dir(checkout)
+        .env("CLASSROOM50_BUNDLE_DIR", bundle)
+        .env("GRADER", env!("CARGO_BIN_EXE_grader"))
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(std::process::Stdio::null());
+    for (name, value) in IDENTITY_ENV {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = std::fs::read_to_string(checkout.join("result.json"))
+        .ok()
+        .map(|text| serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")));
+    let body = std::fs::read_to_string(checkout.join("release-body.md")).ok();
+    (output.status.code(), result, body, log)
+}
+
+/// The points of a lab's checks of one part.
+fn part_points(rubric: &grader::rubric::Rubric, part: &str) -> u32 {
+    let checks = rubric.checks.iter().filter(|c| c.part == part);
+    checks.map(|c| c.points).sum()
+}
+
+/// The Classroom 50 autograder on the layouts a student's repository can have: solved, one
+/// part that does not compile (only that part's points lost), a checkout without the lab
+/// (the stubs graded) and one that edits the tests and the rubric (ignored); every
+/// result.json valid against the v1 schema, its tests named by rubric check. A bundle without
+/// the kit is an error with no result.
+#[test]
+fn classroom50_autograder_grades_a_checkout_as_the_runner_runs_it() {
+    // tarfile is in Python's standard library: this only asks whether python3 runs.
+    if !python_has("tarfile") {
+        return;
+    }
+    let sandbox = tempfile::tempdir().unwrap();
+    let bundle = make_bundle(sandbox.path(), "lab11");
+    let rubric = grader::rubric::Rubric::load(&kit().join("labs/lab11/rubric.toml")).unwrap();
+    let checkout = |name: &str, solved: &[&str]| {
+        let bin = sandbox.path().join(name).join("labs/lab11/src/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for part in solved {
+            let solution = kit().join(format!("solutions/lab11/src/bin/{part}.rs"));
+            std::fs::copy(solution, bin.join(format!("{part}.rs"))).unwrap();
+        }
+        sandbox.path().join(name)
+    };
+    let mut written = Vec::new();
+
+    // One part that does not compile, the other two solved; its tests and rubric edited.
+    let broken = checkout("broken", &["shm", "posix"]);
+    std::fs::write(
+        broken.join("labs/lab11/src/bin/pipe.rs"),
+        "fn main() { this is not rust }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(broken.join("labs/lab11/tests")).unwrap();
+    std::fs::write(broken.join("labs/lab11/tests/rubric.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(broken.join("labs/lab11/rubric.toml"), "lab = \"mine\"\n").unwrap();
+    let (status, result, body, log) = run_classroom50_autograder(&bundle, &broken);
+    assert_eq!(status, Some(0), "{log}");
+    let result = result.unwrap_or_else(|| panic!("no result.json:\n{log}"));
+    assert_eq!(result["schema"], "classroom50/result/v1");
+    assert_eq!(result["assignment"], "fork-to-factor");
+    assert_eq!(
+        result["max-score"],
+        rubric.max_points(),
+        "the kit's rubric, not theirs"
+    );
+    assert_eq!(
+        result["score"],
+        part_points(&rubric, "shm") + part_points(&rubric, "posix"),
+        "{log}"
+    );
+    let tests = result["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), rubric.checks.len());
+    for (test, check) in tests.iter().zip(&rubric.checks) {
+        let name = test["test-name"].as_str().unwrap();
+        assert!(name.starts_with(&check.id), "{name} in rubric order");
+        assert_eq!(test["passed"], check.part != "pipe", "{test}");
+    }
+    let body = body.unwrap_or_else(|| panic!("no release-body.md:\n{log}"));
+    assert!(body.contains("pipe.rs did not compile"), "{body}");
+    written.push(("broken", result.to_string()));
+
+    // Nothing of the lab in the checkout: the stubs are graded (0, with their todo!s).
+    let empty = sandbox.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (status, result, _, log) = run_classroom50_autograder(&bundle, &empty);
+    assert_eq!(status, Some(0), "{log}");
+    assert!(log.contains("the stubs are graded"), "{log}");
+    let result = result.unwrap_or_else(|| panic!("no result.json:\n{log}"));
+    assert_eq!(result["score"], 0, "{log}");
+    written.push(("empty", result.to_string()));
+
+    validate_classroom50_with_jsonschema(&written);
+
+    // A bundle without the kit: the runner records an error, and no result is left.
+    let no_kit = sandbox.path().join("no-kit");
+    std::fs::create_dir_all(&no_kit).unwrap();
+    std::fs::write(no_kit.join("lab"), "lab11\n").unwrap();
+    let (status, result, _, log) = run_classroom50_autograder(&no_kit, &checkout("c", &[]));
+    assert_ne!(status, Some(0), "{log}");
+    assert!(result.is_none(), "{log}");
+    assert!(log.contains("no kit.tar.gz in the bundle"), "{log}");
 }
