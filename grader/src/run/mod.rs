@@ -15,7 +15,8 @@ pub use inventory::Leak;
 pub use isolation::Isolation;
 
 use crate::trace::HoldRule;
-use crate::trace::interest::hardening_filter;
+use crate::trace::filter::Policy;
+use crate::trace::interest::{hardening_policy, shield_policy};
 use crate::trace::live::{LiveSet, ProcessSnapshot};
 use crate::trace::tracer::{self, TracerConfig};
 use crate::trace::{Interest, Trace};
@@ -188,8 +189,6 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot build the seccomp filter: {0}")]
-    Filter(String),
     #[error("cannot isolate the run: {0}")]
     Isolation(String),
 }
@@ -241,16 +240,6 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         .as_ref()
         .map_or(spec.program.as_path(), |s| s.program.as_path());
     let interest = spec.interest.clone().with_leak_tracking();
-    let hardening = hardening_filter().map_err(|e| RunError::Filter(e.to_string()))?;
-    let interest_filter = if spec.full {
-        None
-    } else {
-        Some(
-            interest
-                .to_bpf()
-                .map_err(|e| RunError::Filter(e.to_string()))?,
-        )
-    };
     let limits = spec.limits;
     let segments_before = inventory::segment_ids();
 
@@ -280,14 +269,17 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     // The program may signal none of the grader's processes: a root grader's runs have
     // another uid (or live in a PID namespace) for that; an unprivileged grader in the
     // fallback refuses those calls with a filter.
-    let shield = if namespaces || run_user.is_some() {
-        None
-    } else {
-        Some(
-            crate::trace::interest::shield_filter(std::process::id() as i32)
-                .map_err(|e| RunError::Filter(e.to_string()))?,
-        )
-    };
+    // One seccomp program holds the run's whole policy, most restrictive rules first: the
+    // shield, then the refused calls, then (filtered tracing) the calls to stop on.
+    let mut policy = Policy::default();
+    if !namespaces && run_user.is_none() {
+        policy = policy.then(&shield_policy(std::process::id() as i32));
+    }
+    policy = policy.then(&hardening_policy());
+    if !spec.full {
+        policy = policy.then(&interest.policy());
+    }
+    let filter = policy.compile();
     let mut command = Command::new(program);
     command
         .arg0(&spec.program)
@@ -307,7 +299,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     // async-signal-safe functions may be called (the grader is multi-threaded). It calls
     // only setsid, setrlimit, unshare, mount, mkdir, setresuid, capset, ptrace, fork,
     // waitpid, close_range and prctl/seccomp (raw system calls), and allocates nothing: the
-    // filters and mount plan were built before the fork and are only borrowed here.
+    // filter and mount plan were built before the fork and are only borrowed here.
     unsafe {
         command.pre_exec(move || {
             // A session of its own: no controlling terminal, so /dev/tty cannot be opened
@@ -352,15 +344,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
                 isolation::give_up_privileges(run_user.filter(|_| privileged))?;
             }
             isolation::close_inherited_descriptors();
-            if let Some(shield) = &shield {
-                seccompiler::apply_filter(shield).map_err(|_| std::io::Error::last_os_error())?;
-            }
-            seccompiler::apply_filter(&hardening).map_err(|_| std::io::Error::last_os_error())?;
-            if let Some(filter) = &interest_filter
-                && !filter.is_empty()
-            {
-                seccompiler::apply_filter(filter).map_err(|_| std::io::Error::last_os_error())?;
-            }
+            seccompiler::apply_filter(&filter).map_err(|_| std::io::Error::last_os_error())?;
             Ok(())
         });
     }

@@ -1,19 +1,17 @@
 //! Which system calls the tracer stops on: one description, two uses.
 //!
-//! An [`Interest`] is built from the [`Topic`]s a rubric's checks ask for. It compiles to a
-//! seccomp-BPF filter (installed in the traced program before exec, so untraced calls run at
-//! full speed) and it answers, in Rust, "is this call one we record?" in full mode, where the
-//! tracer sees everything. Using the same rules for both is what makes a check's verdict the
-//! same in filtered and full mode.
+//! An [`Interest`] is built from the [`Topic`]s a rubric's checks ask for. It becomes the
+//! stopping rules of the run's seccomp program ([`Interest::policy`], installed in the traced
+//! program before exec, so untraced calls run at full speed) and it answers, in Rust, "is
+//! this call one we record?" in full mode, where the tracer sees everything. Using the same
+//! rules for both is what makes a check's verdict the same in filtered and full mode.
 //!
-//! A second, fixed filter ([`hardening_filter`]) closes the doors a program could use to hide
-//! from the tracer: `clone(CLONE_UNTRACED)`, `clone3` (flags in memory, out of a filter's
-//! reach; glibc falls back to `clone`) and `io_uring` (I/O without system calls).
+//! Fixed rules ([`hardening_policy`]) close the doors a program could use to hide from the
+//! tracer: `clone(CLONE_UNTRACED)`, `clone3` (flags in memory, out of a filter's reach; glibc
+//! falls back to `clone`) and `io_uring` (I/O without system calls). All of them compile into
+//! one program ([`super::filter`]).
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use super::filter::{Action, Policy, Test};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use syscalls::Sysno;
@@ -371,48 +369,23 @@ impl Interest {
         self.rules.keys().map(|s| s.name()).collect()
     }
 
-    /// The filter that stops the traced program on exactly these calls
-    /// (`SECCOMP_RET_TRACE`) and lets everything else run.
-    pub fn to_bpf(&self) -> Result<BpfProgram, seccompiler::BackendError> {
-        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    /// The rules that stop the traced program on exactly these calls
+    /// (`SECCOMP_RET_TRACE`) and let everything else run.
+    pub fn policy(&self) -> Policy {
+        let mut policy = Policy::default();
         for (sysno, alternatives) in &self.rules {
-            let entry = rules.entry(sysno.id() as i64).or_default();
-            if alternatives.iter().any(Option::is_none) {
-                // An unconditional rule: seccompiler matches a call with no rules always.
-                entry.clear();
-                continue;
-            }
-            for (arg, test) in alternatives.iter().flatten() {
-                let condition = match *test {
-                    ArgTest::AtMost32(limit) => SeccompCondition::new(
-                        *arg,
-                        SeccompCmpArgLen::Dword,
-                        SeccompCmpOp::Le,
-                        limit.into(),
-                    )?,
-                    ArgTest::Equals32(value) => SeccompCondition::new(
-                        *arg,
-                        SeccompCmpArgLen::Dword,
-                        SeccompCmpOp::Eq,
-                        value.into(),
-                    )?,
-                    ArgTest::AnyBit(mask) => SeccompCondition::new(
-                        *arg,
-                        SeccompCmpArgLen::Qword,
-                        SeccompCmpOp::MaskedEq(mask),
-                        mask,
-                    )?,
+            let nr = sysno.id() as u32;
+            for alternative in alternatives {
+                let test = match *alternative {
+                    None => Test::Always,
+                    Some((arg, ArgTest::AtMost32(limit))) => Test::LowAtMost { arg, limit },
+                    Some((arg, ArgTest::Equals32(value))) => Test::LowEquals { arg, value },
+                    Some((arg, ArgTest::AnyBit(bits))) => Test::AnyBit { arg, bits },
                 };
-                entry.push(SeccompRule::new(vec![condition])?);
+                policy.push(nr, test, Action::Trace(0));
             }
         }
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::Allow,
-            SeccompAction::Trace(0),
-            native_arch(),
-        )?;
-        filter.try_into()
+        policy
     }
 }
 
@@ -421,7 +394,7 @@ impl Interest {
 /// (`SECCOMP_RET_TRACE`, or `ENOSYS` with no tracer), and the tracer refuses them: the call
 /// is skipped, returns ENOSYS (so glibc falls back from clone3 to clone), and is recorded
 /// as [`Event::Refused`](super::model::Event::Refused) with this reason. [`refusal`] and
-/// [`hardening_filter`] are both made from this one list, so filtered and full tracing
+/// [`hardening_policy`] are both made from this one list, so filtered and full tracing
 /// refuse the same calls.
 const REFUSED: &[(Sysno, Refused, &str)] = &[
     (
@@ -533,25 +506,21 @@ impl Refused {
         }
     }
 
-    /// The filter's rule, or `None` when the call is refused whatever its arguments.
-    fn rule(self) -> Result<Option<SeccompRule>, seccompiler::BackendError> {
-        let masked = |arg: u8, mask: u64, value: u64| {
-            SeccompCondition::new(
-                arg,
-                SeccompCmpArgLen::Qword,
-                SeccompCmpOp::MaskedEq(mask),
+    /// The same condition, for the run's seccomp program.
+    fn test(self) -> Test {
+        match self {
+            Refused::Always => Test::Always,
+            Refused::FlagsSet(bits) => Test::AnyBit { arg: 0, bits },
+            Refused::FlagsExactly { mask, value } => Test::Masked {
+                arg: 0,
+                mask,
                 value,
-            )
-        };
-        // A masked comparison with the mask as value is "all these bits set": the bits
-        // refused this way are single ones, so it is "this bit set".
-        let condition = match self {
-            Refused::Always => return Ok(None),
-            Refused::FlagsSet(bits) => masked(0, bits, bits)?,
-            Refused::FlagsExactly { mask, value } => masked(0, mask, value)?,
-            Refused::ArgFlagsSet { arg, flags } => masked(arg as u8, flags, flags)?,
-        };
-        Ok(Some(SeccompRule::new(vec![condition])?))
+            },
+            Refused::ArgFlagsSet { arg, flags } => Test::AnyBit {
+                arg: arg as u8,
+                bits: flags,
+            },
+        }
     }
 }
 
@@ -577,80 +546,48 @@ pub fn refusal(sysno: Sysno, args: &[u64; 6]) -> Refusal {
     }
 }
 
-/// The filter that stops at the calls of `REFUSED` for the tracer to refuse.
-pub fn hardening_filter() -> Result<BpfProgram, seccompiler::BackendError> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+/// The rules that stop at the calls of `REFUSED` for the tracer to refuse.
+pub fn hardening_policy() -> Policy {
+    let mut policy = Policy::default();
     for (sysno, when, _) in REFUSED {
-        // An empty rule list matches the call whatever its arguments; REFUSED never gives
-        // one call both kinds of entry.
-        let entry = rules.entry(sysno.id() as i64).or_default();
-        entry.extend(when.rule()?);
+        policy.push(sysno.id() as u32, when.test(), Action::Trace(REFUSED_MARK));
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Trace(REFUSED_MARK),
-        native_arch(),
-    )?;
-    filter.try_into()
+    policy
 }
 
-/// The data the hardening filter's stops carry (telling them apart is the tracer's
+/// The data the hardening rules' stops carry (telling them apart is the tracer's
 /// [`refusal`] check; the mark only makes them recognisable in a debugger).
-const REFUSED_MARK: u32 = 0x7e5e;
+const REFUSED_MARK: u16 = 0x7e5e;
 
-/// The filter that keeps a run of an unprivileged grader without namespaces (same uid, same
+/// The rules that keep a run of an unprivileged grader without namespaces (same uid, same
 /// PID namespace) from reaching the grader: signals to the grader's process or process
 /// group or to everyone (`kill(-1)`), signals by thread id (which could name a grader
 /// thread), a pidfd of the grader. Each fails with EPERM, as it would for a process of
 /// another user, whatever the tracer does.
-pub fn shield_filter(grader_pid: i32) -> Result<BpfProgram, seccompiler::BackendError> {
-    let equals = |arg: u8, value: i32| -> Result<SeccompRule, seccompiler::BackendError> {
-        SeccompRule::new(vec![SeccompCondition::new(
-            arg,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::Eq,
-            value as u32 as u64,
-        )?])
+pub fn shield_policy(grader_pid: i32) -> Policy {
+    let mut policy = Policy::default();
+    let refuse = |policy: &mut Policy, sysno: Sysno, test: Test| {
+        policy.push(sysno.id() as u32, test, Action::Errno(libc::EPERM as u16));
     };
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    rules.insert(
-        Sysno::kill.id() as i64,
-        vec![
-            equals(0, grader_pid)?,
-            equals(0, -grader_pid)?,
-            equals(0, -1)?,
-        ],
-    );
+    let pid = |value: i32| Test::LowEquals {
+        arg: 0,
+        value: value as u32,
+    };
+    for value in [grader_pid, -grader_pid, -1] {
+        refuse(&mut policy, Sysno::kill, pid(value));
+    }
     for sysno in [
         Sysno::tgkill,
         Sysno::rt_sigqueueinfo,
         Sysno::rt_tgsigqueueinfo,
         Sysno::pidfd_open,
     ] {
-        rules.insert(sysno.id() as i64, vec![equals(0, grader_pid)?]);
+        refuse(&mut policy, sysno, pid(grader_pid));
     }
     // tkill names a thread by its id alone, which may be one of the grader's. (Tracing and
-    // other processes' memory are refused for every run by the hardening filter.)
-    rules.insert(Sysno::tkill.id() as i64, vec![]);
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        native_arch(),
-    )?;
-    filter.try_into()
-}
-
-fn native_arch() -> seccompiler::TargetArch {
-    #[cfg(target_arch = "x86_64")]
-    {
-        seccompiler::TargetArch::x86_64
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        seccompiler::TargetArch::aarch64
-    }
+    // other processes' memory are refused for every run by the hardening rules.)
+    refuse(&mut policy, Sysno::tkill, Test::Always);
+    policy
 }
 
 /// True for calls whose result the tracer must see (a new fd, an id, a reaped pid): it
@@ -744,9 +681,62 @@ mod tests {
         assert!(!interest.matches(Sysno::recvfrom, &args));
     }
 
+    /// The run's program stops on exactly the calls the tracer's own reading records, and
+    /// refuses exactly those `refusal` names: the two uses of one description agree, for
+    /// every call the kernel knows and arguments drawn to hit each test's edges.
+    #[test]
+    fn the_compiled_program_agrees_with_the_tracers_reading() {
+        use crate::trace::filter::tests::{decoded, run};
+        use crate::trace::filter::{Action, Decision};
+        let interest = Interest::all().with_leak_tracking();
+        let program = hardening_policy().then(&interest.policy()).compile();
+        let edges = [
+            0,
+            1,
+            2,
+            3,
+            u32::MAX as u64,
+            u64::MAX,
+            0x40,
+            1 << 23,
+            0x100,
+            1 << 3,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for sysno in Sysno::iter() {
+            for round in 0..64 {
+                let mut args = [0u64; 6];
+                for (i, arg) in args.iter_mut().enumerate() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    *arg = if round % 2 == 0 {
+                        edges[(seed as usize + i) % edges.len()]
+                    } else {
+                        seed
+                    };
+                }
+                let got = decoded(run(
+                    &program,
+                    sysno.id() as u32,
+                    crate::trace::filter::AUDIT_ARCH,
+                    &args,
+                ));
+                let expected = if !matches!(refusal(sysno, &args), Refusal::No) {
+                    Decision::Act(Action::Trace(REFUSED_MARK))
+                } else if interest.matches(sysno, &args) {
+                    Decision::Act(Action::Trace(0))
+                } else {
+                    Decision::Allow
+                };
+                assert_eq!(got, expected, "{sysno} {args:x?}");
+            }
+        }
+    }
+
     #[test]
     fn filters_compile() {
-        assert!(!Interest::all().to_bpf().unwrap().is_empty());
-        assert!(!hardening_filter().unwrap().is_empty());
+        assert!(!Interest::all().policy().compile().is_empty());
+        assert!(!hardening_policy().compile().is_empty());
     }
 }

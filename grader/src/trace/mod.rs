@@ -9,6 +9,7 @@
 //!
 //! This module knows nothing about labs or rubrics.
 
+pub mod filter;
 pub mod hold;
 pub mod interest;
 pub mod live;
