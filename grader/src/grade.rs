@@ -273,6 +273,31 @@ impl Grading {
         result_for(check, status, verdict.message)
     }
 
+    /// A check's case on one of its inputs (the run made now if nobody has made it);
+    /// `None` if the part has no executable or the run could not be made.
+    pub fn case<'a>(&'a self, check: &'a Check, input: &'a str) -> Option<Case<'a>> {
+        if !self.exes.contains_key(&check.part) {
+            return None;
+        }
+        let run = self.run(&check.part, input).as_ref().ok()?;
+        Some(Case {
+            input,
+            stdin: &self.rubric.inputs[input].stdin,
+            args: &self.rubric.inputs[input].args,
+            run,
+        })
+    }
+
+    /// The case a failed check judged: the first of its inputs on which the check fails
+    /// by itself (a check stops at its first failing case). `None` if it passes on each.
+    pub fn judged_case<'a>(&'a self, check: &'a Check) -> Option<Case<'a>> {
+        check
+            .inputs
+            .iter()
+            .filter_map(|input| self.case(check, input))
+            .find(|case| !checks::evaluate(&check.kind, std::slice::from_ref(case)).passed)
+    }
+
     /// Runs everything (up to `jobs` runs at a time) and grades every check.
     pub fn grade_all(&self, jobs: usize) -> Report {
         let keys: Vec<&(String, String)> = self.runs.keys().collect();

@@ -71,6 +71,10 @@ struct CheckArgs {
     /// Step every system call instead of filtering with seccomp (slower; same verdicts).
     #[arg(long)]
     full_trace: bool,
+    /// Also write the report as one offline HTML page to FILE, with the timeline of the run
+    /// each failed check judged and of each part's run.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// The kit's repository (default: found above the current directory).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -371,6 +375,12 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     let report = grading.grade_all(jobs);
     let context =
         formats::Context::started(started.0, started.1.elapsed()).with_runs(&grading, &report);
+    if let Some(path) = &args.html {
+        let pictures = formats::html::Pictures::gather(&grading, &report);
+        let page = formats::html::render(&report, &pictures);
+        formats::replace_file(path, page.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     print_report(&report, &output, &context)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -626,3 +626,190 @@ fn validate_with_xmllint(document: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+// ------------------------------------------------------------------ the HTML report
+
+/// `grader check lab11 --exe pipe=BIN --html FILE`: the page, and the human report.
+fn html_report(package: &str, bin: &str) -> (String, String, tempfile::TempDir) {
+    let bins = common::package_bins(package);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("r.html");
+    let output = assert_cmd::Command::cargo_bin("grader")
+        .unwrap()
+        .current_dir(common::root())
+        .args(["check", "lab11", "--timeout-scale", "0.2", "--exe"])
+        .arg(format!("pipe={}", bins[bin].display()))
+        .arg("--html")
+        .arg(&page)
+        .timeout(Duration::from_secs(240))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&page).unwrap();
+    (
+        text,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        dir,
+    )
+}
+
+/// The part of the page from an element's id to the end of its section.
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}"));
+    let end = page[start..]
+        .find("</section>")
+        .map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+#[test]
+fn the_html_report_shows_the_deadlock_under_the_check_it_failed_and_the_clean_run() {
+    let (page, human, _dir) = html_report("lab11-broken", "pipe-keeps-write-end");
+    assert!(human.contains("Score: 2/20"), "{human}");
+    assert!(page.contains("Score 2/20"));
+    assert!(!page.contains("<script"), "no script in the page");
+    // The first failed check carries the timeline of the run it judged: the parent blocked
+    // in read on the pipe whose write end it still holds.
+    let factors = section(&page, "check-pipe.factors");
+    for needle in [
+        "class=\"timeline\"",
+        "frozen",
+        "in read(fd 3)",
+        "holds w (fd 4)",
+        "still holds the write end of pipe 1",
+        "Hint:",
+    ] {
+        assert!(factors.contains(needle), "{needle}: {factors}");
+    }
+    // The other checks that judged the same run link to it instead of repeating it.
+    let two = section(&page, "check-pipe.two-workers");
+    assert!(two.contains("its timeline above"), "{two}");
+    assert!(!two.contains("<svg"), "{two}");
+    // A passing check has no section of its own.
+    assert!(!page.contains("id=\"check-pipe.rejects-bad-input\""));
+
+    let (page, human, _dir) = html_report("lab11-solution", "pipe");
+    assert!(human.contains("Score: 20/20"), "{human}");
+    assert!(page.contains("Score 20/20") && !page.contains("What to fix"));
+    let ran = &page[page.find("How each part ran").expect("the runs section")..];
+    let ran = &ran[..ran.find("</figure>").expect("a figure")];
+    for needle in [
+        "class=\"timeline\"",
+        "Run completed",
+        "reap worker 1",
+        "reap worker 2",
+        "close w",
+    ] {
+        assert!(ran.contains(needle), "{needle}");
+    }
+    assert!(!ran.contains(">frozen<"));
+}
+
+#[test]
+fn the_html_report_escapes_what_a_program_chose() {
+    use grader::formats::html::{Pictures, render};
+    use grader::grade::{CheckResult, Report, Status};
+    let evil = "<script>alert(1)</script>&\u{1b}[2K";
+    let report = Report {
+        lab: "lab11".into(),
+        title: evil.into(),
+        score: 0,
+        max_score: 2,
+        tracing: "filtered".into(),
+        isolation: "fallback".into(),
+        checks: vec![CheckResult {
+            id: "pipe.x\"><b>".into(),
+            part: "pipe".into(),
+            title: evil.into(),
+            points: 0,
+            max_points: 2,
+            status: Status::Failed,
+            message: format!("got {evil}"),
+            hint: evil.into(),
+        }],
+    };
+    let page = render(&report, &Pictures::default());
+    assert!(
+        !page.contains("<script") && !page.contains("x\"><b>"),
+        "{page}"
+    );
+    assert!(!page.contains('\u{1b}'));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;\\x1b[2K"));
+    assert!(page.contains("id=\"check-pipe.x___b_\""), "{page}");
+}
+
+/// Headless Chromium opens the deadlock's page and takes a screenshot: the page rendered,
+/// and the timeline's own colours (the pipe's band, the fork arrows, the frozen column's
+/// hatching) cover an area the size of a timeline. No console message (a blocked resource
+/// would log one). Skipped, saying so, where no Chromium is installed (.ci/run installs it).
+#[test]
+fn chromium_renders_the_html_report_with_its_timeline() {
+    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        eprintln!("SKIPPED: no Chromium to open the HTML report (.ci/run installs chromium)");
+        return;
+    };
+    let (page, _, dir) = html_report("lab11-broken", "pipe-keeps-write-end");
+    let html = dir.path().join("r.html");
+    assert!(page.contains("<svg"));
+    let shot = dir.path().join("shot.png");
+    let profile = dir.path().join("profile");
+    let output = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1300,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(shot.exists(), "no screenshot: {log}");
+    assert!(!log.contains(":CONSOLE("), "console messages: {log}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    assert!(info.bit_depth == png::BitDepth::Eight && channels >= 3);
+    let (width, height) = (info.width as usize, info.height as usize);
+    let near = |p: &[u8], c: [u8; 3]| (0..3).all(|i| p[i].abs_diff(c[i]) <= 12);
+    // The pipe's band and ticks, the fork arrows, the frozen hatching: colours the page's
+    // own style does not use.
+    let palette = [[0x2f, 0x6f, 0xbf], [0x1f, 0x4e, 0x8c], [0xe6, 0xa1, 0x9a]];
+    let (mut count, mut left, mut right, mut top, mut bottom) = (0, width, 0, height, 0);
+    let mut blank = true;
+    for y in 0..height {
+        for x in 0..width {
+            let p = &pixels[(y * width + x) * channels..][..3];
+            blank &= p == [255, 255, 255];
+            if palette.iter().any(|&c| near(p, c)) {
+                count += 1;
+                (left, right) = (left.min(x), right.max(x));
+                (top, bottom) = (top.min(y), bottom.max(y));
+            }
+        }
+    }
+    assert!(!blank, "the screenshot is blank");
+    assert!(count > 500, "{count} pixels of the timeline's colours");
+    assert!(
+        right - left > 300 && bottom - top > 100,
+        "the timeline covers only x {left}..{right}, y {top}..{bottom}"
+    );
+}

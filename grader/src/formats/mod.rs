@@ -19,6 +19,7 @@
 pub mod classroom;
 pub mod classroom50;
 pub mod gradescope;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod summary;
