@@ -49,9 +49,17 @@ pub struct CheckResult {
     pub points: u32,
     pub max_points: u32,
     pub status: Status,
-    /// What was expected and what the trace showed; empty when passed.
+    /// What was expected and what the trace showed; empty when passed. A run's hang,
+    /// crash or kill is told under the first check that fails on it; the others refer to
+    /// it in one line ([`Report::new`]), and `run_failure` keeps the whole story in each.
     pub message: String,
     pub hint: String,
+    /// On a pass judged on a run that did not finish: which run, and how it ended.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// The unfinished run the message is about, with its whole story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_failure: Option<checks::RunFailure>,
 }
 
 /// A check's status.
@@ -81,8 +89,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds a report from check results; skipped checks count in neither total.
-    pub fn new(rubric: &Rubric, full: bool, checks: Vec<CheckResult>) -> Report {
+    /// Builds a report from check results; skipped checks count in neither total. A run's
+    /// failure is told once: under the first check (in rubric order) that fails on it; the
+    /// others that fail on the same run say so in one line instead of its story.
+    pub fn new(rubric: &Rubric, full: bool, mut checks: Vec<CheckResult>) -> Report {
+        explain_failures_once(&mut checks);
         let counted = || checks.iter().filter(|c| c.status != Status::Skipped);
         Report {
             lab: rubric.lab.clone(),
@@ -140,6 +151,34 @@ pub fn not_built_message(why: &NotBuilt) -> String {
             "the program does not build:\n{}",
             crate::escape::quoted_lines(tail, QUOTE)
         ),
+    }
+}
+
+/// Keeps the story of each unfinished run (part, input) in the first failed check that
+/// tells it, and replaces it in the later ones by a line that names that check.
+fn explain_failures_once(checks: &mut [CheckResult]) {
+    let mut told: BTreeMap<(String, String), String> = BTreeMap::new();
+    for check in checks.iter_mut() {
+        let Some(failure) = &check.run_failure else {
+            continue;
+        };
+        if check.status != Status::Failed || failure.without_story.is_empty() {
+            continue;
+        }
+        let key = (check.part.clone(), failure.input.clone());
+        match told.get(&key) {
+            None => {
+                told.insert(key, check.id.clone());
+            }
+            Some(first) if !failure.story.is_empty() => {
+                check.message = format!(
+                    "{}; see {first} for why",
+                    failure.without_story.trim_end_matches('.')
+                );
+            }
+            // A failure without a story (a panic's message) is its own one line.
+            Some(_) => {}
+        }
     }
 }
 
@@ -270,7 +309,11 @@ impl Grading {
         } else {
             Status::Failed
         };
-        result_for(check, status, verdict.message)
+        CheckResult {
+            note: verdict.note,
+            run_failure: verdict.run_failure,
+            ..result_for(check, status, verdict.message)
+        }
     }
 
     /// A check's case on one of its inputs (the run made now if nobody has made it);
@@ -349,6 +392,8 @@ fn result_for(check: &Check, status: Status, message: String) -> CheckResult {
         status,
         message,
         hint: check.hint.clone(),
+        note: String::new(),
+        run_failure: None,
     }
 }
 

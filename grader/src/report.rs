@@ -55,6 +55,13 @@ pub fn human(report: &Report) -> String {
         );
         if matches!(check.status, Status::Failed | Status::Error) {
             write_feedback(&mut out, check);
+        } else if !check.note.is_empty() {
+            // A pass judged on a run that did not finish says so.
+            let _ = writeln!(
+                out,
+                "      {DIM}note: {}{DIM:#}",
+                stray_controls(&check.note)
+            );
         }
     }
     let _ = writeln!(out);

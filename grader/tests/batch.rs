@@ -293,11 +293,15 @@ fn batch_grades_every_submission_then_skips_the_unchanged() {
     assert_eq!(row("f-leaky")["shm.removes-segment"], "0");
     assert_eq!(row("f-leaky")["pipe.factors"], "4");
     assert_eq!(row("f-leaky")["score"], "58");
-    // A hang is a graded result: the pipe part's good runs time out, the rest scores.
+    // A hang is a graded result: the pipe part's good runs time out, and cost what needs
+    // their end and the write end the parent kept; what the trace settles still scores.
     assert_eq!(row("g-hangs")["build"], "ok");
     assert_eq!(row("g-hangs")["pipe.factors"], "0");
+    assert_eq!(row("g-hangs")["pipe.closes-unused-ends"], "0");
     assert_eq!(row("g-hangs")["pipe.rejects-bad-input"], "2");
-    assert_eq!(row("g-hangs")["score"], "42");
+    assert_eq!(row("g-hangs")["pipe.two-workers"], "2");
+    assert_eq!(row("g-hangs")["pipe.uses-pipe"], "3");
+    assert_eq!(row("g-hangs")["score"], "49");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();

@@ -33,6 +33,8 @@ fn check(id: &str, points: u32, max_points: u32, status: Status, message: &str) 
         } else {
             format!("a hint for {id}")
         },
+        note: String::new(),
+        run_failure: None,
     }
 }
 

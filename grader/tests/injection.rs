@@ -125,6 +125,8 @@ fn failed(id: &str, kind: CheckKind, run: &RunOutcome) -> CheckResult {
         status: Status::Failed,
         message: verdict.message,
         hint: "a hint".to_string(),
+        note: verdict.note,
+        run_failure: verdict.run_failure,
     }
 }
 

@@ -48,9 +48,11 @@ fixtures! {
         "made a pipe (pipe); in this part the results travel through a FIFO only",
         "the program created no named IPC object",
     ];
+    // Deadlocked: the trace settles two-workers and only-parent-prints (passed); the
+    // workers never got the FIFO open, which uses-fifo judges.
     fixture_fifo_waits_before_opening: "fifo-waits-before-opening" as "fifo" fails [
-        "fifo.factors", "fifo.two-workers", "fifo.only-parent-prints", "fifo.uses-fifo",
-        "fifo.removes-fifo", "fifo.reaps-workers", "fifo.no-deadlock",
+        "fifo.factors", "fifo.uses-fifo", "fifo.removes-fifo", "fifo.reaps-workers",
+        "fifo.no-deadlock",
     ] saying [
         "opening a FIFO waits until some process opens it from the other side",
     ];
@@ -66,8 +68,8 @@ fixtures! {
     fixture_mqueue_creates_before_validating: "mqueue-creates-before-validating" as "mqueue"
         fails ["mqueue.rejects-bad-input"] saying ["validate before creating anything"];
     fixture_mqueue_waits_before_receiving: "mqueue-waits-before-receiving" as "mqueue" fails [
-        "mqueue.factors", "mqueue.two-workers", "mqueue.only-parent-prints",
-        "mqueue.uses-mqueue", "mqueue.removes-queue", "mqueue.reaps-workers", "mqueue.large",
+        "mqueue.factors", "mqueue.uses-mqueue", "mqueue.removes-queue", "mqueue.reaps-workers",
+        "mqueue.large",
     ] saying [
         "is blocked in mq_send: the queue is full, and nobody receives from it",
         "blocked in mq_send on a full queue while parent (pid ",

@@ -36,9 +36,10 @@ fixtures! {
     ] saying ["consumed more than once", "hold the mutex"];
     fixture_ring_busy_wait: "ring-busy-wait" as "ring" fails ["ring.no-busy-wait"]
         saying ["ms of CPU time in a run of", "Wait in a call that sleeps"];
+    // Everyone blocked on a private copy: the trace settles the count and who printed.
     fixture_ring_private_map: "ring-private-map" as "ring" fails [
-        "ring.exactly-once", "ring.every-run", "ring.process-count", "ring.only-parent-prints",
-        "ring.shared-buffer", "ring.reaps-children", "ring.no-busy-wait",
+        "ring.exactly-once", "ring.every-run", "ring.shared-buffer", "ring.reaps-children",
+        "ring.no-busy-wait",
     ] saying ["did not finish within", "is blocked in"];
     fixture_ring_workers_print: "ring-workers-print" as "ring" fails ["ring.only-parent-prints"]
         saying ["wrote \"consumed "];

@@ -681,6 +681,8 @@ pub fn uniform_report(rubric: &Rubric, status: Status, message: &str) -> Report 
             status,
             message: message.to_string(),
             hint: check.hint.clone(),
+            note: String::new(),
+            run_failure: None,
         })
         .collect();
     Report::new(rubric, GradeOptions::default().full, checks)

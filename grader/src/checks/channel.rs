@@ -169,9 +169,10 @@ fn before_first_fork(root: &Process) -> (&[Event], bool) {
 /// Fails if no worker sent anything except to stdout/stderr.
 fn some_worker_sent(trace: &Trace, through: &str) -> Result<(), String> {
     let workers: Vec<&Process> = trace.children_of(0).map(|(_, p)| p).collect();
+    // A worker cut short while it computed may not have sent anything yet.
     let silent: Vec<String> = workers
         .iter()
-        .filter(|w| bytes_sent_elsewhere(w) == Some(0))
+        .filter(|w| bytes_sent_elsewhere(w) == Some(0) && !super::cut_short(trace, w))
         .map(|w| w.name())
         .collect();
     if !workers.is_empty() && silent.len() == workers.len() {
@@ -671,8 +672,15 @@ pub(super) fn closes_unused_pipe_ends(case: &Case<'_>) -> Result<(), String> {
             .iter()
             .find(|fd| pipes.contains(&fd.target.as_str()) && fd.is_write_end() == unused_is_write)
         {
+            // Descriptors are read at the exit stop, so for a process killed with the run
+            // they are those it held where the run was cut.
+            let (held, when) = if super::cut_short(trace, process) {
+                ("still held", ", when the run was cut")
+            } else {
+                ("never closed", "")
+            };
             return Err(format!(
-                "{} never closed fd {}, the {role} end of the pipe it does not use: {why}",
+                "{} {held} fd {}, the {role} end of the pipe it does not use{when}: {why}",
                 process.name(),
                 fd.fd
             ));

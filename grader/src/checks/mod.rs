@@ -4,9 +4,23 @@
 //! hang snapshot). It never runs anything itself, so checks can be tested on recorded or
 //! hand-made traces, and every front end gets the same verdict from the same runs.
 //!
-//! Every check first asks [`completed`] whether the run can be judged at all (it did not
-//! hang, panic or get killed); its own logic then looks for the structure it judges (a check
-//! about pipes fails a program that made no pipe: no points for doing nothing).
+//! # What a check needs of a run
+//!
+//! A run may not finish as a program should: the grader cuts it (time limit, process or
+//! task limit), or it ends by a panic or a signal ([`unfinished`]). What that costs depends
+//! on the facts a check judges, declared by [`CheckKind::needs`] (the rubric declares
+//! nothing for it):
+//!
+//! - [`Needs::Prefix`]: facts that a prefix of the trace settles (a third fork, a worker
+//!   writing to stdout, the channel used, an unused end still open). On an unfinished run
+//!   the check judges what the trace shows and says that the run did not finish. A failure
+//!   seen is a failure. A pass must be one the prefix settles: see [`judge_prefix`].
+//! - [`Needs::End`]: facts only the end shows (all the output, the exit status, reaping,
+//!   removal at exit). An unfinished run fails the check, for that reason.
+//! - [`Needs::Itself`]: the check explains an unfinished run in its own terms.
+//!
+//! Whatever the need, a check's own logic looks for the structure it judges (a check about
+//! pipes fails a program that made no pipe: no points for doing nothing).
 
 mod channel;
 mod factors;
@@ -167,6 +181,55 @@ impl CheckKind {
     }
 }
 
+/// What a check needs of a run to judge it (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Facts a prefix of the trace settles: judged on an unfinished run too.
+    Prefix,
+    /// Facts only the run's end shows: an unfinished run fails the check.
+    End,
+    /// The check judges an unfinished run itself, in its own terms.
+    Itself,
+}
+
+impl CheckKind {
+    /// What this check needs of a run: the one place that says which checks an unfinished
+    /// run fails.
+    pub fn needs(&self) -> Needs {
+        match self {
+            // All the output, and the exit status.
+            CheckKind::Factors | CheckKind::ExactlyOnce => Needs::End,
+            // The exit status and the one stderr line; nothing left at the end.
+            CheckKind::RejectsBadInput => Needs::End,
+            // A fork beyond the count, a worker that forks, a worker that crashed; a pass
+            // also needs the parent past forking (`settles_pass`).
+            CheckKind::WorkerCount { .. } => Needs::Prefix,
+            // A worker's write to stdout.
+            CheckKind::OnlyParentPrints => Needs::Prefix,
+            // The channel made before the first fork, held by the workers; another used.
+            CheckKind::Channel { .. } | CheckKind::SharedBuffer => Needs::Prefix,
+            // An unused end still open where the run stopped (a reader blocked on a pipe
+            // whose write end it holds itself is the classic).
+            CheckKind::ClosesUnusedPipeEnds | CheckKind::ClosesUnusedSocketEnds => Needs::Prefix,
+            // Reaping, detaching, unmapping and removing happen at the end.
+            CheckKind::ReapsChildren
+            | CheckKind::ShmDetached
+            | CheckKind::ShmRemoved
+            | CheckKind::ObjectsRemoved
+            | CheckKind::PosixShmUnmapped
+            | CheckKind::PosixShmUnlinked => Needs::End,
+            // CPU time only grows: too much so far is settled, a pass is not
+            // (`settles_pass`).
+            CheckKind::NoBusyWait { .. } => Needs::Prefix,
+            // A worker exits only after the acknowledgement: its exit is the fact.
+            CheckKind::SignalHandshake => Needs::End,
+            // A write in a handler; naps beside the signal waits.
+            CheckKind::HandlersAsyncSignalSafe | CheckKind::WaitsForSignals { .. } => Needs::Prefix,
+            CheckKind::ForcedOrdering | CheckKind::ClientScript => Needs::Itself,
+        }
+    }
+}
+
 /// One run a check judges: which input, and what happened.
 #[derive(Debug, Clone, Copy)]
 pub struct Case<'a> {
@@ -197,6 +260,12 @@ pub struct Verdict {
     pub passed: bool,
     /// What was expected and what the trace showed; empty on a pass.
     pub message: String,
+    /// On a pass judged on an unfinished run: which run, and that it did not finish.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// The unfinished run the message tells of, if any (see [`RunFailure`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_failure: Option<RunFailure>,
 }
 
 impl Verdict {
@@ -204,6 +273,8 @@ impl Verdict {
         Verdict {
             passed: true,
             message: String::new(),
+            note: String::new(),
+            run_failure: None,
         }
     }
 
@@ -211,26 +282,199 @@ impl Verdict {
         Verdict {
             passed: false,
             message: message.into(),
+            note: String::new(),
+            run_failure: None,
         }
     }
 }
 
+/// Why a run did not finish as a program should ([`unfinished`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfinished {
+    /// One clause, after "the program": `did not finish within 8 s and was killed`,
+    /// `panicked: not yet implemented: read a line`.
+    pub summary: String,
+    /// The lines that explain it (the hang diagnosis), if any.
+    pub story: Vec<String>,
+    /// True if the grader cut the run (time limit, process or task limit), so processes
+    /// were stopped in the middle of what they did; false if the program ended by itself
+    /// (a panic, a signal).
+    pub cut: bool,
+}
+
+/// An unfinished run as a failed check's message tells it: the input, the summary and the
+/// story. The report tells the story once, under the first check that fails on that run,
+/// and refers to it from the others ([`crate::grade::Report::new`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    pub input: String,
+    pub summary: String,
+    pub story: Vec<String>,
+    /// The message without the story, used when the story is told elsewhere.
+    #[serde(skip)]
+    pub without_story: String,
+}
+
 /// Judges a check on its cases: the first case that fails decides, and its message names
-/// the input.
+/// the input. What an unfinished case costs depends on [`CheckKind::needs`].
 pub fn evaluate(kind: &CheckKind, cases: &[Case<'_>]) -> Verdict {
+    let mut notes = Vec::new();
+    // A pass on a run cut while some process was still running its own code is only
+    // tentative: it counts if some case of the check ran to its end and passed.
+    let mut tentative: Option<(String, String)> = None;
+    let mut finished_pass = false;
     for case in cases {
-        let result = match kind {
-            CheckKind::RejectsBadInput => factors::rejects_bad_input(case),
-            // These explain an incomplete run themselves, in their own terms.
-            CheckKind::ForcedOrdering => signals::forced_ordering(case),
-            CheckKind::ClientScript => service::client_script(case),
-            _ => completed(case).and_then(|()| evaluate_completed(kind, case)),
+        let why = unfinished(case.run);
+        let result = match (kind.needs(), &why) {
+            (Needs::Itself, _) => match kind {
+                CheckKind::ForcedOrdering => signals::forced_ordering(case),
+                _ => service::client_script(case),
+            },
+            (_, None) => {
+                let judged = evaluate_completed(kind, case);
+                finished_pass |= judged.is_ok();
+                judged
+            }
+            (Needs::End, Some(why)) => {
+                return failed_on(case, why, format!("the program {}.", why.summary));
+            }
+            (Needs::Prefix, Some(why)) => match judge_prefix(kind, case, why) {
+                Ok(Settled::Firm) => {
+                    notes.push(prefix_note(case, why));
+                    Ok(())
+                }
+                Ok(Settled::Tentative(running)) => {
+                    notes.push(prefix_note(case, why));
+                    tentative.get_or_insert((case.describe(), running));
+                    Ok(())
+                }
+                Err(message) => {
+                    return failed_on(
+                        case,
+                        why,
+                        format!(
+                            "{message} (judged on what the run did until it stopped: the \
+                             program {})",
+                            why.summary
+                        ),
+                    );
+                }
+            },
         };
         if let Err(message) = result {
             return Verdict::fail(format!("on {}: {message}", case.describe()));
         }
     }
-    Verdict::pass()
+    if let Some((input, running)) = tentative
+        && !finished_pass
+    {
+        return Verdict::fail(format!(
+            "on {input}: the run was cut while {running} still running, not waiting for \
+             anything, and no other input of this check ran to its end: what the program would \
+             have done next is not known"
+        ));
+    }
+    Verdict {
+        note: notes.join("; "),
+        ..Verdict::pass()
+    }
+}
+
+/// A failed verdict on an unfinished run: `message` about it, then the run's story.
+fn failed_on(case: &Case<'_>, why: &Unfinished, message: String) -> Verdict {
+    let without_story = format!("on {}: {message}", case.describe());
+    let mut full = without_story.clone();
+    for line in &why.story {
+        full.push_str("\n  ");
+        full.push_str(line);
+    }
+    Verdict {
+        run_failure: Some(RunFailure {
+            input: case.input.to_string(),
+            summary: why.summary.clone(),
+            story: why.story.clone(),
+            without_story,
+        }),
+        ..Verdict::fail(full)
+    }
+}
+
+fn prefix_note(case: &Case<'_>, why: &Unfinished) -> String {
+    format!(
+        "judged on the run on `{}` until it stopped (the program {})",
+        case.input, why.summary
+    )
+}
+
+/// How firmly a prefix settles a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settled {
+    /// Nothing the program could still do would change the verdict: every process had
+    /// ended, or was blocked (not napping) when the run was cut, so nothing could wake it.
+    Firm,
+    /// Some process (named) was cut while running its own code.
+    Tentative(String),
+}
+
+/// A prefix-settled check on an unfinished run.
+///
+/// The check's own logic judges the trace as recorded (the tracer records each killed
+/// process's descriptors and counters at its exit stop, so "at exit" means "where the run
+/// was cut"). A failure it finds is a failure. A pass must be one the prefix settles, which
+/// is what an instructor can defend to a student:
+/// - The check's own condition (`settles_pass`): `worker-count` passes only if the parent
+///   had forked exactly the workers and could fork no more (it had ended, or was blocked
+///   waiting for them in a call that is not a nap); `no-busy-wait` never passes on a run
+///   that did not finish, since CPU time only grows.
+/// - The run's state: if every process had ended or was blocked when the run was cut, the
+///   trace is all the program would ever do, and the pass is firm. If some process was
+///   still running its own code (a worker computing), it might yet do what the check
+///   forbids; the pass then counts only if another input of the same check ran to its end
+///   and passed, so that the program's whole path was seen at least once ([`evaluate`]).
+fn judge_prefix(kind: &CheckKind, case: &Case<'_>, why: &Unfinished) -> Result<Settled, String> {
+    if case.run.trace.root().is_none() {
+        return Err("the program did not start".to_string());
+    }
+    evaluate_completed(kind, case)?;
+    settles_pass(kind, case)?;
+    if !why.cut {
+        return Ok(Settled::Firm);
+    }
+    let running: Vec<String> = case
+        .run
+        .trace
+        .processes
+        .iter()
+        .filter(|p| p.end == Some(End::Killed) && !hang::was_blocked(case.run, p.pid))
+        .map(|p| p.name())
+        .collect();
+    Ok(match running.len() {
+        0 => Settled::Firm,
+        1 => Settled::Tentative(format!("{} was", running[0])),
+        _ => Settled::Tentative(format!("{} were", and_list(&running))),
+    })
+}
+
+/// A check's own condition for a pass on an unfinished run (see [`judge_prefix`]).
+fn settles_pass(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
+    let run = case.run;
+    match kind {
+        CheckKind::WorkerCount { workers } => {
+            let root = run.trace.root().expect("checked by judge_prefix");
+            if root.end == Some(End::Killed) && !hang::was_blocked(run, root.pid) {
+                return Err(format!(
+                    "the parent had forked {workers} workers, but the run was cut while it was \
+                     still running its own code, so it could have forked more: the count is \
+                     not known"
+                ));
+            }
+            Ok(())
+        }
+        CheckKind::NoBusyWait { .. } => Err(
+            "the run did not finish, so the CPU time it would have used is not known".to_string(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
@@ -259,51 +503,85 @@ fn evaluate_completed(kind: &CheckKind, case: &Case<'_>) -> Result<(), String> {
     }
 }
 
-/// Can this run be judged? Not if it hung, forked without end, panicked or crashed.
+/// Can this run be judged as a whole? Not if it hung, forked without end, panicked or
+/// crashed: the message says which, with the hang diagnosis.
 pub fn completed(case: &Case<'_>) -> Result<(), String> {
-    let run = case.run;
+    match unfinished(case.run) {
+        None => Ok(()),
+        Some(why) => {
+            let mut message = format!("the program {}.", why.summary);
+            for line in &why.story {
+                message.push_str("\n  ");
+                message.push_str(line);
+            }
+            Err(message)
+        }
+    }
+}
+
+/// Why the run did not finish as a program should, or `None` if it did: it ended by itself,
+/// without a panic, and its first process was not killed by a signal.
+pub fn unfinished(run: &RunOutcome) -> Option<Unfinished> {
+    let cut = |summary: String, story: Vec<String>| {
+        Some(Unfinished {
+            summary,
+            story,
+            cut: true,
+        })
+    };
     match run.status {
         RunStatus::TimedOut => {
-            let mut message = format!(
-                "the program did not finish within {:.0} s and was killed.",
-                run.wall.as_secs_f64().floor()
+            return cut(
+                format!(
+                    "did not finish within {:.0} s and was killed",
+                    run.wall.as_secs_f64().floor()
+                ),
+                hang::explain(run),
             );
-            for line in hang::explain(run) {
-                message.push_str("\n  ");
-                message.push_str(&line);
-            }
-            return Err(message);
         }
         RunStatus::ProcessLimit => {
-            return Err(format!(
-                "the program created {} processes, more than the limit; it was killed (a fork \
-                 inside a loop, or a worker that returns into the parent's code?)",
-                run.trace.processes.len()
-            ));
+            return cut(
+                format!(
+                    "created {} processes, more than the limit, and was killed (a fork inside a \
+                     loop, or a worker that returns into the parent's code?)",
+                    run.trace.processes.len()
+                ),
+                Vec::new(),
+            );
         }
         RunStatus::TaskLimit => {
             let threads: usize = run.trace.processes.iter().map(|p| p.threads).sum();
-            return Err(format!(
-                "the program created {} processes and {threads} threads, more tasks than the \
-                 limit; it was killed (threads started inside a loop?)",
-                run.trace.processes.len()
-            ));
+            return cut(
+                format!(
+                    "created {} processes and {threads} threads, more tasks than the limit, and \
+                     was killed (threads started inside a loop?)",
+                    run.trace.processes.len()
+                ),
+                Vec::new(),
+            );
         }
         RunStatus::Completed => {}
     }
+    let ended = |summary: String| {
+        Some(Unfinished {
+            summary,
+            story: Vec::new(),
+            cut: false,
+        })
+    };
     if let Some(panic) = panic_message(&run.stderr.text()) {
-        return Err(format!("the program panicked: {}", visible(&panic)));
+        return ended(format!("panicked: {}", visible(&panic)));
     }
     let Some(root) = run.trace.root() else {
-        return Err("the program did not start".to_string());
+        return ended("did not start".to_string());
     };
     match root.end {
-        Some(End::Signaled { signal, .. }) => Err(format!(
-            "the program was killed by signal {} ({})",
+        Some(End::Signaled { signal, .. }) => ended(format!(
+            "was killed by signal {} ({})",
             signal,
             signal_name(signal)
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -330,6 +608,13 @@ pub fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+/// True if the grader cut this process short: it was killed with the whole run (the run's
+/// first process was killed too: a time or process limit), not because it outlived the
+/// parent. What it had not done yet, it might still have done.
+fn cut_short(trace: &crate::trace::Trace, process: &crate::trace::Process) -> bool {
+    process.end == Some(End::Killed) && trace.root().is_some_and(|r| r.end == Some(End::Killed))
 }
 
 /// A leak in one line of feedback ([`Leak::describe`]), its path or name escaped: the
@@ -383,6 +668,184 @@ fn and_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::{Captured, Isolation};
+    use crate::trace::live::{BlockedCall, ProcessSnapshot};
+    use crate::trace::{Event, Process, Trace};
+    use std::time::Duration;
+
+    /// What a process was doing when a run was cut.
+    #[derive(Clone, Copy)]
+    enum At {
+        /// Blocked in this call.
+        Blocked(syscalls::Sysno),
+        Running,
+        /// Ended by itself before the cut.
+        Exited,
+    }
+
+    /// A parent that forked two workers, each in the state given; `None` for the parent
+    /// means the run completed (everyone exited 0).
+    fn run(parent: Option<At>, workers: [At; 2]) -> RunOutcome {
+        let mut root = Process::new(100, None, "parent".into());
+        for child in [1, 2] {
+            root.events.push(Event::Spawn {
+                child,
+                thread: false,
+            });
+        }
+        let mut processes = vec![root];
+        for pid in [101, 102] {
+            processes.push(Process::new(pid, Some(0), format!("worker {}", pid - 100)));
+        }
+        let states = [parent.unwrap_or(At::Exited), workers[0], workers[1]];
+        let mut hang = Vec::new();
+        for (process, at) in processes.iter_mut().zip(states) {
+            process.end = Some(match at {
+                At::Exited => End::Exited { code: 0 },
+                _ => End::Killed,
+            });
+            let (state, syscall) = match at {
+                At::Blocked(sysno) => (
+                    'S',
+                    Some(BlockedCall {
+                        nr: sysno.id() as i64,
+                        args: [3, 0, 0, 0, 0, 0],
+                    }),
+                ),
+                At::Running => ('R', None),
+                At::Exited => continue,
+            };
+            hang.push(ProcessSnapshot {
+                pid: process.pid,
+                state,
+                syscall,
+                fds: Vec::new(),
+            });
+        }
+        RunOutcome {
+            status: if parent.is_some() {
+                RunStatus::TimedOut
+            } else {
+                RunStatus::Completed
+            },
+            trace: Trace {
+                processes,
+                full: false,
+                clock: 0,
+            },
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            wall: Duration::from_secs(8),
+            hang,
+            leaks: Vec::new(),
+            isolation: Isolation::Fallback,
+            client: Vec::new(),
+        }
+    }
+
+    fn case<'a>(input: &'a str, run: &'a RunOutcome) -> Case<'a> {
+        Case {
+            input,
+            stdin: "60\n",
+            args: &[],
+            run,
+        }
+    }
+
+    const TWO: CheckKind = CheckKind::WorkerCount { workers: 2 };
+
+    #[test]
+    fn a_deadlock_settles_what_its_trace_shows() {
+        // Everyone blocked: nothing could change, so the trace alone settles the count.
+        let read = At::Blocked(syscalls::Sysno::read);
+        let write = At::Blocked(syscalls::Sysno::write);
+        let stuck = run(Some(read), [write, At::Exited]);
+        let verdict = evaluate(&TWO, &[case("large", &stuck)]);
+        assert!(verdict.passed, "{verdict:?}");
+        assert_eq!(
+            verdict.note,
+            "judged on the run on `large` until it stopped (the program did not finish within \
+             8 s and was killed)"
+        );
+        // What needs the end fails, for that reason.
+        let reaped = evaluate(&CheckKind::ReapsChildren, &[case("large", &stuck)]);
+        assert!(!reaped.passed);
+        assert!(
+            reaped.message.starts_with(
+                "on input `large` (\"60\"): the program did not finish within 8 s and was killed."
+            ),
+            "{}",
+            reaped.message
+        );
+        assert_eq!(reaped.run_failure.unwrap().input, "large");
+    }
+
+    #[test]
+    fn a_pass_while_workers_compute_needs_a_finished_run_beside_it() {
+        let computing = run(
+            Some(At::Blocked(syscalls::Sysno::read)),
+            [At::Running, At::Running],
+        );
+        let alone = evaluate(&TWO, &[case("large", &computing)]);
+        assert!(!alone.passed);
+        assert!(
+            alone.message.contains(
+                "cut while worker 1 (pid 101) and worker 2 (pid 102) were still running, not \
+                 waiting for anything, and no other input of this check ran to its end"
+            ),
+            "{}",
+            alone.message
+        );
+        let finished = run(None, [At::Exited, At::Exited]);
+        let both = evaluate(&TWO, &[case("small", &finished), case("large", &computing)]);
+        assert!(both.passed, "{both:?}");
+        assert!(both.note.contains("input `large`"), "{}", both.note);
+    }
+
+    #[test]
+    fn the_count_is_not_settled_while_the_parent_could_still_fork() {
+        let finished = run(None, [At::Exited, At::Exited]);
+        for parent in [At::Running, At::Blocked(syscalls::Sysno::nanosleep)] {
+            let busy = run(Some(parent), [At::Exited, At::Exited]);
+            let verdict = evaluate(&TWO, &[case("small", &finished), case("large", &busy)]);
+            assert!(!verdict.passed);
+            assert!(
+                verdict.message.contains("could have forked more"),
+                "{}",
+                verdict.message
+            );
+        }
+        // A failure the prefix shows is a failure, with the run named.
+        let three = evaluate(
+            &CheckKind::WorkerCount { workers: 3 },
+            &[case(
+                "large",
+                &run(Some(At::Running), [At::Exited, At::Exited]),
+            )],
+        );
+        assert!(
+            three.message.contains("the parent forked 2 processes")
+                && three
+                    .message
+                    .contains("(judged on what the run did until it stopped: the program did not"),
+            "{}",
+            three.message
+        );
+    }
+
+    #[test]
+    fn cpu_time_to_the_end_is_not_known_on_a_cut_run() {
+        let stuck = run(
+            Some(At::Blocked(syscalls::Sysno::wait4)),
+            [At::Exited, At::Exited],
+        );
+        let verdict = evaluate(
+            &CheckKind::NoBusyWait { max_cpu_ms: 100 },
+            &[case("large", &stuck)],
+        );
+        assert!(!verdict.passed);
+        assert!(verdict.message.contains("CPU time"), "{}", verdict.message);
+    }
 
     #[test]
     fn finds_the_todo_message() {

@@ -302,6 +302,8 @@ mod tests {
             status,
             message: "why".into(),
             hint: "how".into(),
+            note: String::new(),
+            run_failure: None,
         }
     }
 

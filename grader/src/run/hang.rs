@@ -153,6 +153,21 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
     lines
 }
 
+/// True if the snapshot taken when the run was cut shows this process blocked in a system
+/// call that waits for another process (a read, a wait, a receive, a lock), not napping
+/// (nanosleep, poll with a timeout …: it wakes by itself) and not running its own code.
+/// A process blocked this way does nothing more unless another process acts.
+pub fn was_blocked(run: &RunOutcome, pid: i32) -> bool {
+    run.hang.iter().any(|snap| {
+        snap.pid == pid
+            && matches!(snap.state, 'S' | 'D')
+            && snap.syscall.as_ref().is_some_and(|call| {
+                Sysno::new(call.nr as usize)
+                    .is_some_and(|sysno| !crate::trace::interest::SLEEP_CALLS.contains(&sysno))
+            })
+    })
+}
+
 /// Signals whose default action stops a process (a job-control stop).
 const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 
