@@ -14,7 +14,7 @@
 //! - [`Needs::Prefix`]: facts that a prefix of the trace settles (a third fork, a worker
 //!   writing to stdout, the channel used, an unused end still open). On an unfinished run
 //!   the check judges what the trace shows and says that the run did not finish. A failure
-//!   seen is a failure. A pass must be one the prefix settles: see [`judge_prefix`].
+//!   seen is a failure. A pass must be one the prefix settles (`judge_prefix` says when).
 //! - [`Needs::End`]: facts only the end shows (all the output, the exit status, reaping,
 //!   removal at exit). An unfinished run fails the check, for that reason.
 //! - [`Needs::Itself`]: the check explains an unfinished run in its own terms.
