@@ -738,6 +738,7 @@ mod tests {
             wall: Duration::from_secs(8),
             hang,
             leaks: Vec::new(),
+            filled: Vec::new(),
             isolation: Isolation::Fallback,
             client: Vec::new(),
         }
@@ -799,7 +800,7 @@ mod tests {
         let finished = run(None, [At::Exited, At::Exited]);
         let both = evaluate(&TWO, &[case("small", &finished), case("large", &computing)]);
         assert!(both.passed, "{both:?}");
-        assert!(both.note.contains("input `large`"), "{}", both.note);
+        assert!(both.note.contains("the run on `large`"), "{}", both.note);
     }
 
     #[test]
