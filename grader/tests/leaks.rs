@@ -90,7 +90,7 @@ fn create_in_child(shm_path: &CString, queue: Option<&CString>, guard: &mut Guar
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        // SAFETY (the whole child): raw system calls on memory owned by this frame.
+        // SAFETY: the whole child: raw system calls on memory owned by this frame.
         unsafe {
             let shm = libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600);
             let sem = libc::semget(libc::IPC_PRIVATE, 2, libc::IPC_CREAT | 0o600);

@@ -19,18 +19,19 @@
 //! thread to its own tracees. The wait and restart steps use libc directly because nix's
 //! `Signal` cannot carry real-time signals, and a signal the tracer cannot re-inject is lost.
 
+use super::decode::layout;
 use super::hold::{HoldPoint, HoldRule};
 use super::interest::{
     Interest, Refusal, SEND_CALLS, SIGNAL_SEND_CALLS, SIGNAL_WAIT_CALLS, needs_exit_stop, refusal,
     write_fd_arg,
 };
 use super::live::LiveSet;
+use super::mem::{Mem, Tracee};
 use super::model::{Disposition, End, Event, ProcId, Process, Stream, Trace};
 use super::procfs;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
-use std::io::IoSliceMut;
 use std::time::{Duration, Instant};
 use syscalls::Sysno;
 
@@ -794,6 +795,7 @@ impl Tracer<'_> {
     /// messages sent to or received from a queue (one stop each, not two), and close (the
     /// descriptor still names its file now).
     fn decode_entry(&mut self, tid: i32, proc: ProcId, sysno: Sysno, args: &[u64; 6]) {
+        let mem: &dyn Mem = &Tracee(tid);
         let message = match sysno {
             Sysno::mq_timedsend => Some(Event::MqSend {
                 mqd: args[0] as i32,
@@ -807,7 +809,7 @@ impl Tracer<'_> {
             s if SEND_CALLS.iter().any(|&(call, _)| call == s) => Some(Event::Send {
                 syscall: s.name().to_string(),
                 fd: args[0] as i32,
-                bytes: send_size(tid, s, args),
+                bytes: layout::send_size(mem, s, args),
             }),
             _ => None,
         };
@@ -817,7 +819,7 @@ impl Tracer<'_> {
         }
         if SIGNAL_WAIT_CALLS.contains(&sysno) {
             let signals = match sysno {
-                Sysno::rt_sigsuspend | Sysno::rt_sigtimedwait => read_sigset(tid, args[0]),
+                Sysno::rt_sigsuspend | Sysno::rt_sigtimedwait => layout::sigset(mem, args[0]),
                 _ => Vec::new(),
             };
             let at = self.tick();
@@ -852,7 +854,7 @@ impl Tracer<'_> {
         } else {
             Stream::Other(target)
         };
-        let (bytes, sample) = write_size_and_sample(tid, sysno, args);
+        let (bytes, sample) = layout::write_size_and_sample(mem, sysno, args);
         let in_handler = self
             .tasks
             .get(&tid)
@@ -869,12 +871,13 @@ impl Tracer<'_> {
 
     fn decode_exit(&mut self, tid: i32, proc: ProcId, call: &Pending, ret: i64) {
         let (sysno, args) = (call.sysno, &call.args);
+        let mem: &dyn Mem = &Tracee(tid);
         let event = match sysno {
             s if is_pipe(s) => {
                 if ret != 0 {
                     return;
                 }
-                let Some([read_fd, write_fd]) = read_fd_pair(tid, args[0]) else {
+                let Some([read_fd, write_fd]) = layout::fd_pair(mem, args[0]) else {
                     return;
                 };
                 let inode = procfs::fd_target(tid, read_fd).unwrap_or_default();
@@ -903,8 +906,8 @@ impl Tracer<'_> {
                 } else {
                     (libc::AT_FDCWD, args[0])
                 };
-                let path = self.absolute_path(proc, tid, dirfd, read_c_string(tid, path_arg));
-                let flags = open_flags(tid, s, args);
+                let path = self.absolute_path(proc, tid, dirfd, layout::c_string(mem, path_arg));
+                let flags = layout::open_flags(mem, s, args);
                 if ret >= 0 {
                     let target = procfs::fd_target(tid, ret as i32).unwrap_or(path.clone());
                     self.note_new_fd(proc, ret as i32, target);
@@ -918,7 +921,7 @@ impl Tracer<'_> {
                     (libc::AT_FDCWD, args[0])
                 };
                 Event::Unlink {
-                    path: self.absolute_path(proc, tid, dirfd, read_c_string(tid, path_arg)),
+                    path: self.absolute_path(proc, tid, dirfd, layout::c_string(mem, path_arg)),
                     ret,
                 }
             }
@@ -929,7 +932,7 @@ impl Tracer<'_> {
                     (libc::AT_FDCWD, args[0], args[1])
                 };
                 Event::Mknod {
-                    path: self.absolute_path(proc, tid, dirfd, read_c_string(tid, path_arg)),
+                    path: self.absolute_path(proc, tid, dirfd, layout::c_string(mem, path_arg)),
                     mode: mode_arg as u32,
                     ret,
                 }
@@ -937,7 +940,7 @@ impl Tracer<'_> {
             s if new_name_arg(s).is_some() => {
                 let (dirfd_arg, path_arg) = new_name_arg(s).expect("checked by the guard");
                 let dirfd = dirfd_arg.map_or(libc::AT_FDCWD, |arg| args[arg] as i32);
-                let path = read_c_string(tid, args[path_arg]);
+                let path = layout::c_string(mem, args[path_arg]);
                 Event::Name {
                     syscall: s.name().to_string(),
                     path: self.absolute_path(proc, tid, dirfd, path),
@@ -956,7 +959,7 @@ impl Tracer<'_> {
             }
             Sysno::socketpair => {
                 let fds = if ret == 0 {
-                    read_fd_pair(tid, args[3]).unwrap_or([-1, -1])
+                    layout::fd_pair(mem, args[3]).unwrap_or([-1, -1])
                 } else {
                     [-1, -1]
                 };
@@ -976,8 +979,7 @@ impl Tracer<'_> {
             }
             Sysno::bind | Sysno::connect => {
                 let fd = args[0] as i32;
-                let address = read_bytes(tid, args[1], (args[2] as usize).min(128));
-                let path = unix_socket_path(address.as_deref().unwrap_or_default());
+                let path = layout::socket_path(mem, args[1], args[2]);
                 let path = if path.starts_with('@') || path.is_empty() {
                     path
                 } else {
@@ -1010,13 +1012,13 @@ impl Tracer<'_> {
                     self.note_new_fd(proc, ret as i32, target);
                 }
                 Event::MqOpen {
-                    name: queue_name(read_c_string(tid, args[0])),
+                    name: queue_name(layout::c_string(mem, args[0])),
                     flags: args[1] as i32,
                     ret,
                 }
             }
             Sysno::mq_unlink => Event::MqUnlink {
-                name: queue_name(read_c_string(tid, args[0])),
+                name: queue_name(layout::c_string(mem, args[0])),
                 ret,
             },
             Sysno::shmget => Event::ShmGet {
@@ -1065,10 +1067,9 @@ impl Tracer<'_> {
                 ret,
             },
             Sysno::waitid => {
-                // The reaped child's pid is in the siginfo the caller passed (si_pid, after
-                // three ints and padding on 64-bit targets).
-                let reaped = (ret == 0 && args[2] != 0)
-                    .then(|| read_i32(tid, args[2] + 16))
+                // The reaped child's pid is in the siginfo the caller passed.
+                let reaped = (ret == 0)
+                    .then(|| layout::siginfo_pid(mem, args[2]))
                     .flatten()
                     .filter(|pid| *pid > 0)
                     .and_then(|pid| self.proc_seen_as(pid));
@@ -1086,9 +1087,7 @@ impl Tracer<'_> {
                     Sysno::rt_sigqueueinfo => (args[0], args[1], Some(args[2])),
                     _ => (args[0], args[2], Some(args[3])), // rt_tgsigqueueinfo
                 };
-                // siginfo_t: si_signo, si_errno, si_code, padding, then for a queued signal
-                // si_pid, si_uid and si_value (whose int is at byte 24).
-                let value = info.and_then(|addr| read_i32(tid, addr + 24));
+                let value = info.and_then(|addr| layout::siginfo_value(mem, addr));
                 let to = self.signal_target(s, args);
                 let event = Event::SignalSent {
                     syscall: s.name().to_string(),
@@ -1109,16 +1108,8 @@ impl Tracer<'_> {
                 if args[1] == 0 {
                     return; // Only asked for the current disposition.
                 }
-                // The kernel's struct sigaction starts with the handler: SIG_DFL is 0,
-                // SIG_IGN 1, anything else the address of a function.
-                let disposition = match read_bytes(tid, args[1], 8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_ne_bytes)
-                {
-                    Some(0) => Disposition::Default,
-                    Some(1) => Disposition::Ignore,
-                    Some(_) => Disposition::Handler,
-                    None => return,
+                let Some(disposition) = layout::disposition(mem, args[1]) else {
+                    return;
                 };
                 let signal = args[0] as i32;
                 if ret == 0 {
@@ -1137,7 +1128,7 @@ impl Tracer<'_> {
                 }
                 Event::SignalMask {
                     how: args[0] as i32,
-                    signals: read_sigset(tid, args[1]),
+                    signals: layout::sigset(mem, args[1]),
                     ret,
                     at: self.tick(),
                 }
@@ -1331,17 +1322,6 @@ fn is_blocking_wait(sysno: Sysno) -> bool {
     SIGNAL_WAIT_CALLS.contains(&sysno) || sysno == Sysno::wait4 || sysno == Sysno::waitid
 }
 
-/// The signals in a `sigset_t` (the kernel's: 64 bits, signal n is bit n − 1).
-fn read_sigset(tid: i32, addr: u64) -> Vec<i32> {
-    let Some(bits) = read_bytes(tid, addr, 8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_ne_bytes)
-    else {
-        return Vec::new();
-    };
-    (1..=64).filter(|n| bits & (1 << (n - 1)) != 0).collect()
-}
-
 fn is_pipe(s: Sysno) -> bool {
     #[cfg(target_arch = "x86_64")]
     if s == Sysno::pipe {
@@ -1421,152 +1401,6 @@ fn queue_name(name: String) -> String {
     }
 }
 
-/// The path of a Unix-domain socket address (`struct sockaddr_un`): the socket file, or
-/// `@name` for an abstract address (which starts with a NUL byte); empty for an unnamed
-/// address or another family.
-fn unix_socket_path(address: &[u8]) -> String {
-    let Some((family, path)) = address.split_first_chunk::<2>() else {
-        return String::new();
-    };
-    if u16::from_ne_bytes(*family) != libc::AF_UNIX as u16 || path.is_empty() {
-        return String::new();
-    }
-    if let Some(abstract_name) = path.strip_prefix(b"\0") {
-        let shown: String = String::from_utf8_lossy(abstract_name).replace('\0', "@");
-        return format!("@{shown}");
-    }
-    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
-    String::from_utf8_lossy(&path[..end]).into_owned()
-}
-
-/// How many bytes a send-like call asks to send.
-fn send_size(tid: i32, sysno: Sysno, args: &[u64; 6]) -> u64 {
-    match sysno {
-        Sysno::sendto => args[2],
-        // struct msghdr: msg_iov at byte 16, msg_iovlen at byte 24 (64-bit targets).
-        Sysno::sendmsg => read_bytes(tid, args[1], 32)
-            .filter(|b| b.len() == 32)
-            .map(|b| {
-                let iov = u64::from_ne_bytes(b[16..24].try_into().expect("8 bytes"));
-                let count = u64::from_ne_bytes(b[24..32].try_into().expect("8 bytes"));
-                read_iovecs(tid, iov, count.min(64) as usize)
-                    .iter()
-                    .map(|(_, len)| len)
-                    .sum()
-            })
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn open_flags(tid: i32, s: Sysno, args: &[u64; 6]) -> i32 {
-    match s {
-        Sysno::openat => args[2] as i32,
-        // struct open_how starts with a u64 `flags`.
-        Sysno::openat2 => read_bytes(tid, args[2], 8)
-            .and_then(|b| b.try_into().ok())
-            .map(|b: [u8; 8]| u64::from_ne_bytes(b) as i32)
-            .unwrap_or(0),
-        #[cfg(target_arch = "x86_64")]
-        Sysno::creat => libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
-        _ => args[1] as i32,
-    }
-}
-
-/// How many bytes a write-like call asks to write, and the start of them as text.
-fn write_size_and_sample(tid: i32, sysno: Sysno, args: &[u64; 6]) -> (u64, String) {
-    const SAMPLE: usize = 80;
-    let (bytes, buffer) = match sysno {
-        Sysno::write | Sysno::pwrite64 => (args[2], Some(args[1])),
-        Sysno::writev | Sysno::pwritev | Sysno::pwritev2 | Sysno::vmsplice => {
-            let iovecs = read_iovecs(tid, args[1], args[2].min(64) as usize);
-            let total = iovecs.iter().map(|(_, len)| len).sum();
-            let first = iovecs
-                .iter()
-                .find(|(_, len)| *len > 0)
-                .map(|(base, _)| *base);
-            (total, first)
-        }
-        Sysno::sendfile => (args[3], None),
-        Sysno::splice | Sysno::copy_file_range => (args[4], None),
-        Sysno::tee => (args[2], None),
-        _ => (0, None),
-    };
-    let sample = buffer
-        .and_then(|addr| read_bytes(tid, addr, (bytes as usize).min(SAMPLE)))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    (bytes, sample)
-}
-
-fn read_iovecs(tid: i32, addr: u64, count: usize) -> Vec<(u64, u64)> {
-    read_bytes(tid, addr, count * 16)
-        .map(|b| {
-            b.chunks_exact(16)
-                .map(|c| {
-                    let base = u64::from_ne_bytes(c[..8].try_into().expect("8 bytes"));
-                    let len = u64::from_ne_bytes(c[8..].try_into().expect("8 bytes"));
-                    (base, len)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn read_fd_pair(tid: i32, addr: u64) -> Option<[i32; 2]> {
-    let b = read_bytes(tid, addr, 8)?;
-    Some([
-        i32::from_ne_bytes(b[..4].try_into().ok()?),
-        i32::from_ne_bytes(b[4..].try_into().ok()?),
-    ])
-}
-
-fn read_i32(tid: i32, addr: u64) -> Option<i32> {
-    Some(i32::from_ne_bytes(
-        read_bytes(tid, addr, 4)?.try_into().ok()?,
-    ))
-}
-
-/// Reads a NUL-terminated string (at most 4 KiB) from the tracee.
-fn read_c_string(tid: i32, addr: u64) -> String {
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < 4096 {
-        // Read up to the end of the page so a string near an unmapped page still reads.
-        let chunk = (4096 - (at as usize % 4096)).min(256);
-        let Some(bytes) = read_bytes(tid, at, chunk) else {
-            break;
-        };
-        if let Some(end) = bytes.iter().position(|&b| b == 0) {
-            out.extend_from_slice(&bytes[..end]);
-            return String::from_utf8_lossy(&out).into_owned();
-        }
-        out.extend_from_slice(&bytes);
-        at += chunk as u64;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Reads tracee memory with one process_vm_readv (not word by word with PEEKDATA).
-fn read_bytes(tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
-    if addr == 0 || len == 0 {
-        return None;
-    }
-    let mut buf = vec![0u8; len];
-    let remote = [nix::sys::uio::RemoteIoVec {
-        base: addr as usize,
-        len,
-    }];
-    let n = nix::sys::uio::process_vm_readv(
-        Pid::from_raw(tid),
-        &mut [IoSliceMut::new(&mut buf)],
-        &remote,
-    )
-    .ok()?;
-    buf.truncate(n);
-    Some(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1579,15 +1413,8 @@ mod tests {
     }
 
     #[test]
-    fn unix_addresses_read_as_paths() {
-        let family = (libc::AF_UNIX as u16).to_ne_bytes();
-        let named = [&family[..], b"/tmp/s.sock\0\0\0"].concat();
-        assert_eq!(unix_socket_path(&named), "/tmp/s.sock");
-        let abstract_name = [&family[..], b"\0grader"].concat();
-        assert_eq!(unix_socket_path(&abstract_name), "@grader");
-        assert_eq!(unix_socket_path(&family), "");
-        let inet = (libc::AF_INET as u16).to_ne_bytes();
-        assert_eq!(unix_socket_path(&[&inet[..], b"\x1f\x90"].concat()), "");
+    fn queue_names_get_their_slash() {
         assert_eq!(queue_name("lab12-7".into()), "/lab12-7");
+        assert_eq!(queue_name("/lab12-7".into()), "/lab12-7");
     }
 }
