@@ -1,7 +1,7 @@
 //! What the C structures a decoded call points at hold: iovecs, `msghdr`, `siginfo_t`,
 //! signal sets, `sockaddr_un`, `open_how`, the kernel's `struct sigaction`, descriptor pairs.
 //!
-//! Layouts come from `libc`'s types (read whole through [`Mem::read_struct`], fields by name
+//! Layouts come from `libc`'s types (read whole through `read_struct`, fields by name
 //! or `offset_of!`), never from byte offsets written here. Every count the program gives is
 //! bounded before it sizes a read, and every sum of its lengths saturates.
 
