@@ -728,6 +728,8 @@ fn the_html_report_escapes_what_a_program_chose() {
             status: Status::Failed,
             message: format!("got {evil}"),
             hint: evil.into(),
+            note: String::new(),
+            run_failure: None,
         }],
     };
     let page = render(&report, &Pictures::default());
