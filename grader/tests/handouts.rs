@@ -15,7 +15,11 @@
 //! - every picture it shows exists, every picture in `handouts/img` is shown, and an SVG
 //!   carries no script and fetches nothing (no external fonts, images or styles);
 //! - a byte-by-byte frame it draws adds up: each field's bytes are its value, the length
-//!   field counts the bytes after it, the dump beside the frame is the fields in order.
+//!   field counts the bytes after it, the dump beside the frame is the fields in order;
+//! - it links to the shared glossary (`handouts/glossary.md`), and every page it links to
+//!   exists; the glossary names only helpers `lab14::signals` has;
+//! - its IPC scorecard (the tables headed `mechanism` and `data path`) carries the previous
+//!   lab's rows word for word and adds its own, marked with its lab.
 //!
 //! `mutations_are_caught` proves that each of these can fail, on wrong copies of a handout.
 
@@ -242,6 +246,121 @@ fn problems(
         check_command(&command, workspace, grader_lines, &mut problems);
     }
     frames(&handout, &mut problems);
+    links(text, &mut problems);
+    modes(&handout, &mut problems);
+    problems
+}
+
+/// One notation for file modes, Rust's: `0o600` in quoted code, never C's `0600` (the
+/// glossary says how C writes it).
+fn modes(handout: &Handout, problems: &mut Vec<String>) {
+    for paragraph in handout.paragraphs() {
+        for span in code_spans(&paragraph) {
+            let c_style = span.split(|c: char| !c.is_ascii_alphanumeric()).find(|t| {
+                t.len() == 4 && t.starts_with('0') && t.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            });
+            if let Some(mode) = c_style {
+                problems.push(format!(
+                    "`{span}` writes the mode {mode} as C does: write 0o{} (see the glossary)",
+                    &mode[1..]
+                ));
+            }
+        }
+    }
+}
+
+/// The relative `.md` links of a page: each must exist beside the handouts, and a lab's
+/// handout must link to the glossary.
+fn links(text: &str, problems: &mut Vec<String>) {
+    let mut targets = Vec::new();
+    for (i, _) in text.match_indices("](") {
+        let rest = &text[i + 2..];
+        let target = rest.split(')').next().unwrap_or_default();
+        if target.ends_with(".md") && !target.contains("://") {
+            targets.push(target.to_string());
+        }
+    }
+    if !targets.iter().any(|t| t == GLOSSARY) {
+        problems.push(format!("no link to the glossary ({GLOSSARY})"));
+    }
+    for target in targets {
+        if !root().join("handouts").join(&target).is_file() {
+            problems.push(format!("links to {target}, which does not exist"));
+        }
+    }
+}
+
+/// The page every handout shares, beside them in `handouts/`.
+const GLOSSARY: &str = "glossary.md";
+
+/// The scorecard's two tables in one handout: each row's cells, first the mechanism.
+fn scorecard(handout: &Handout) -> [Option<Vec<Vec<String>>>; 2] {
+    [handout.table("mechanism"), handout.table("data path")]
+}
+
+/// Holds the handouts' scorecards to one another, in lab order: each carries the rows of the
+/// one before word for word, then adds rows of its own lab (`… (lab NN)`), the same
+/// mechanisms in the same order in both tables.
+fn scorecard_problems(handouts: &[(&str, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut before: [Vec<Vec<String>>; 2] = [Vec::new(), Vec::new()];
+    for (lab, text) in handouts {
+        let number = lab.trim_start_matches("lab");
+        let tables = scorecard(&Handout::parse(text));
+        let mut names: Vec<Vec<String>> = Vec::new();
+        for (which, table) in tables.into_iter().enumerate() {
+            let earlier = &before[which];
+            let title = ["mechanism", "data path"][which];
+            let Some(rows) = table else {
+                problems.push(format!("{lab}: no scorecard table headed `| {title} |`"));
+                continue;
+            };
+            if rows.len() <= earlier.len() || rows[..earlier.len()] != earlier[..] {
+                problems.push(format!(
+                    "{lab}: the scorecard's `{title}` table does not begin with the previous \
+                     lab's {} rows, word for word, and add its own",
+                    earlier.len()
+                ));
+            }
+            for row in rows.iter().skip(earlier.len()) {
+                if !row[0].ends_with(&format!("(lab {number})")) {
+                    problems.push(format!(
+                        "{lab}: the scorecard's new row `{}` is not marked (lab {number})",
+                        row[0]
+                    ));
+                }
+            }
+            names.push(rows.iter().map(|r| r[0].clone()).collect());
+            before[which] = rows;
+        }
+        if names.len() == 2 && names[0] != names[1] {
+            problems.push(format!(
+                "{lab}: the scorecard's two tables list different mechanisms: {:?} and {:?}",
+                names[0], names[1]
+            ));
+        }
+    }
+    problems
+}
+
+/// The glossary's own problems: its links, and every `lab14::signals::NAME` it quotes is a
+/// public function of `labs/lab14/src/signals.rs`.
+fn glossary_problems(glossary: &str, signals_rs: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    links(glossary, &mut problems);
+    problems.retain(|p| !p.starts_with("no link to the glossary"));
+    for (i, _) in glossary.match_indices("lab14::signals::") {
+        let name: String = glossary[i + "lab14::signals::".len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !signals_rs.contains(&format!("pub fn {name}(")) {
+            problems.push(format!(
+                "the glossary names lab14::signals::{name}, which labs/lab14/src/signals.rs \
+                 does not have"
+            ));
+        }
+    }
     problems
 }
 
@@ -962,6 +1081,81 @@ fn every_picture_is_shown_exists_and_is_self_contained() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The handouts in lab order, as (lab, text).
+fn handouts_in_order(workspace: &Workspace) -> Vec<(&str, String)> {
+    workspace
+        .labs
+        .values()
+        .map(|rubric| (rubric.lab.as_str(), handout_of(rubric).1))
+        .collect()
+}
+
+#[test]
+fn the_scorecard_carries_from_lab_to_lab_and_the_glossary_is_true() {
+    let workspace = Workspace::load();
+    let handouts = handouts_in_order(&workspace);
+    assert_eq!(handouts.len(), 4, "labs 11 to 14, in order");
+    assert!(handouts.windows(2).all(|w| w[0].0 < w[1].0));
+    let glossary = std::fs::read_to_string(root().join("handouts").join(GLOSSARY)).unwrap();
+    let signals_rs = std::fs::read_to_string(root().join("labs/lab14/src/signals.rs")).unwrap();
+    let mut problems = scorecard_problems(&handouts);
+    problems.extend(glossary_problems(&glossary, &signals_rs));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Each can fail: a row worded differently in a later lab, a row dropped, a new row not
+    // marked with its lab, the two tables out of step, a glossary helper that does not exist.
+    let wrong = |lab: usize, from: &str, to: &str| {
+        let mut copy = handouts.clone();
+        assert!(copy[lab].1.contains(from), "{}: {from}", copy[lab].0);
+        copy[lab].1 = copy[lab].1.replacen(from, to, 1);
+        scorecard_problems(&copy).join("\n")
+    };
+    let pipe_row = "| pipe (lab 11) | no name";
+    assert!(
+        wrong(2, pipe_row, "| pipe (lab 11) | unnamed")
+            .contains("lab13: the scorecard's `mechanism` table does not begin")
+    );
+    let first_data_row = handouts[1]
+        .1
+        .lines()
+        .find(|l| l.starts_with("| pipe (lab 11) | none, a byte stream"))
+        .unwrap()
+        .to_string();
+    assert!(
+        wrong(1, &format!("{first_data_row}\n"), "")
+            .contains("lab12: the scorecard's `data path` table")
+    );
+    assert!(
+        wrong(
+            3,
+            "| RPC over a stream socket (lab 14) | an address",
+            "| RPC over a stream socket | an address"
+        )
+        .contains("not marked (lab 14)")
+    );
+    assert!(
+        wrong(
+            3,
+            "| RPC over a stream socket (lab 14) | none on the wire",
+            "| RPC (lab 14) | none on the wire"
+        )
+        .contains("different mechanisms")
+    );
+    assert!(
+        glossary_problems(
+            &glossary.replace("signals::wait_info", "signals::wait_for"),
+            &signals_rs
+        )
+        .join("\n")
+        .contains("lab14::signals::wait_for")
+    );
+    assert!(
+        glossary_problems(&glossary.replace("(lab12.md)", "(lab21.md)"), &signals_rs)
+            .join("\n")
+            .contains("lab21.md, which does not exist")
+    );
+}
+
 /// Wrong copies of a handout, each with one mistake, and the words its problem must say.
 #[test]
 fn mutations_are_caught() {
@@ -975,7 +1169,21 @@ fn mutations_are_caught() {
         problems(&text11, lab11, &workspace, &mut grader_lines),
         Vec::<String>::new()
     );
-    let cases: [(&Rubric, &str, &str, &str, &str); 16] = [
+    let cases: [(&Rubric, &str, &str, &str, &str); 18] = [
+        (
+            lab11,
+            &text11,
+            "and mode `0o600`",
+            "and mode `0600`",
+            "write 0o600",
+        ),
+        (
+            lab11,
+            &text11,
+            "[glossary](glossary.md)",
+            "glossary",
+            "no link to the glossary",
+        ),
         (
             lab11,
             &text11,
