@@ -667,8 +667,10 @@ fn section<'a>(page: &'a str, id: &str) -> &'a str {
 #[test]
 fn the_html_report_shows_the_deadlock_under_the_check_it_failed_and_the_clean_run() {
     let (page, human, _dir) = html_report("lab11-broken", "pipe-keeps-write-end");
-    assert!(human.contains("Score: 2/20"), "{human}");
-    assert!(page.contains("Score 2/20"));
+    // The deadlock costs what needs the run's end and the write end kept; the trace settles
+    // two-workers, only-parent-prints and uses-pipe.
+    assert!(human.contains("Score: 9/20"), "{human}");
+    assert!(page.contains("Score 9/20"));
     assert!(!page.contains("<script"), "no script in the page");
     // The first failed check carries the timeline of the run it judged: the parent blocked
     // in read on the pipe whose write end it still holds.
@@ -684,9 +686,9 @@ fn the_html_report_shows_the_deadlock_under_the_check_it_failed_and_the_clean_ru
         assert!(factors.contains(needle), "{needle}: {factors}");
     }
     // The other checks that judged the same run link to it instead of repeating it.
-    let two = section(&page, "check-pipe.two-workers");
-    assert!(two.contains("its timeline above"), "{two}");
-    assert!(!two.contains("<svg"), "{two}");
+    let ends = section(&page, "check-pipe.closes-unused-ends");
+    assert!(ends.contains("its timeline above"), "{ends}");
+    assert!(!ends.contains("<svg"), "{ends}");
     // A passing check has no section of its own.
     assert!(!page.contains("id=\"check-pipe.rejects-bad-input\""));
 
