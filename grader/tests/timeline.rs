@@ -817,3 +817,32 @@ fn chromium_renders_the_html_report_with_its_timeline() {
         "the timeline covers only x {left}..{right}, y {top}..{bottom}"
     );
 }
+
+/// A signal a wait took (sigwaitinfo) is never delivered as such: its arrow still goes
+/// from the sender to the receiver's row.
+#[test]
+fn a_signal_taken_by_a_wait_still_has_its_arrow() {
+    let mut run = handshake();
+    for process in &mut run.trace.processes {
+        process
+            .events
+            .retain(|e| !matches!(e, Event::Signal { .. }));
+    }
+    let timeline = Timeline::of(&run);
+    assert!(timeline.signals.is_empty());
+    let svg_text = svg::render(&timeline);
+    let doc = roxmltree::Document::parse(&svg_text).unwrap();
+    let pending: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("signal"))
+        .filter_map(|n| n.children().find(|c| c.has_tag_name("title")))
+        .filter_map(|t| t.text())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "kill: SIGUSR1 → parent (pid 200) (taken by a wait, or still pending)",
+            "kill: SIGUSR1 → worker 1 (pid 201) (taken by a wait, or still pending)"
+        ]
+    );
+}

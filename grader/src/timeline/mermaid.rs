@@ -107,7 +107,9 @@ fn statement(timeline: &Timeline, marks: &[Mark]) -> Option<String> {
                 )),
             }
         }
-        MarkKind::Held | MarkKind::Exit | MarkKind::Blocked => note(&mark.detail),
+        // An end's detail goes on with the I/O counters: the diagram keeps the verdict.
+        MarkKind::Exit => note(mark.detail.split("; ").next().unwrap_or(&mark.label)),
+        MarkKind::Held | MarkKind::Blocked => note(&mark.detail),
         MarkKind::Holds => to_channel("--)")?,
         MarkKind::SignalSetup | MarkKind::Other if mark.alert => note(&mark.detail),
         MarkKind::SignalSetup | MarkKind::Other => return None,

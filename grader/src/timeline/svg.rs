@@ -170,6 +170,27 @@ pub fn render(timeline: &Timeline) -> String {
             xml(&format!("{} → {}", from.detail, to.detail)),
         );
     }
+    // A signal taken by a wait (sigwaitinfo, sigsuspend) is never delivered as such: its
+    // arrow ends on the receiver's lane, at the send.
+    for (i, mark) in timeline.marks.iter().enumerate() {
+        if let MarkKind::SignalSent { to: Some(to), .. } = mark.kind
+            && to < lanes
+            && to != mark.lane
+            && !timeline.signals.iter().any(|&(s, _)| s == i)
+        {
+            let (x1, y1) = (x(mark.step), lane_y(mark.lane));
+            let _ = write!(
+                svg,
+                r##"<g class="signal"><title>{}</title><line x1="{x1}" y1="{y1}" x2="{}" y2="{}" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="5 2" marker-end="url(#tl-signal)"/></g>"##,
+                xml(&format!(
+                    "{} → {} (taken by a wait, or still pending)",
+                    mark.detail, timeline.lanes[to].name
+                )),
+                x1 + STEP / 4,
+                short_of(lane_y(to), y1),
+            );
+        }
+    }
     svg.push_str("</g>");
     // Marks, and each use's line down to its band.
     svg.push_str(r#"<g class="marks">"#);
