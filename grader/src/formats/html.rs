@@ -99,7 +99,7 @@ body{font-family:sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;col
 h1{font-size:22px;margin-bottom:4px}\
 .score{font-size:28px;font-weight:bold;margin:8px 0}\
 .full{color:#1b7f3b}.partial{color:#a4161a}\
-.meta{color:#666;font-size:13px}\
+.meta{color:#666;font-size:13px}.note{color:#666;font-size:12px}\
 table{border-collapse:collapse;margin:16px 0;font-size:14px}\
 td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}\
 td.points{text-align:right;font-variant-numeric:tabular-nums}\
@@ -156,9 +156,18 @@ pub fn render(report: &Report, pictures: &Pictures) -> String {
             Status::Skipped => "skipped".to_string(),
             _ => format!("{}/{}", check.points, check.max_points),
         };
+        // A pass judged on a run that did not finish says so.
+        let note = if check.note.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<br><span class=\"note\">note: {}</span>",
+                text(&check.note)
+            )
+        };
         let _ = write!(
             page,
-            "<tr class=\"{class}\"><td class=\"mark\">{mark}</td><td>{id}</td><td>{}</td>\
+            "<tr class=\"{class}\"><td class=\"mark\">{mark}</td><td>{id}</td><td>{}{note}</td>\
              <td class=\"points\">{points}</td></tr>",
             text(&check.title)
         );
