@@ -3,12 +3,16 @@
 //!
 //! A held process is simply not restarted: it sits in its ptrace stop (signals sent to it
 //! stay pending) until the rule's condition holds or its time bound passes. This module owns
-//! the rules and decides, from the trace so far, when a hold ends; `tracer.rs` does the
-//! stopping and restarting.
+//! the rules, who is held ([`Holds`]), and decides, from the trace so far, when a hold ends;
+//! the tracer tells it where each thread stops and does the restarting.
 
-use super::model::{ProcId, Trace};
+use super::interest::SIGNAL_WAIT_CALLS;
+use super::model::{Event, ProcId, Trace};
+use super::procfs;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use syscalls::Sysno;
 
 /// Which process to hold, where, and until when. Named in a rubric input's `hold`;
 /// [`HoldRule::check`] rejects, as the rubric loads, a rule that could never hold.
@@ -128,6 +132,134 @@ impl HoldRule {
             }
         }
     }
+}
+
+/// The threads held now, and the processes a rule has held (it holds each once, at its
+/// first matching stop). The tracer tells it where threads are ([`Holds::reach`]) and asks
+/// which may go on ([`Holds::due`]); it does the stopping and restarting.
+#[derive(Debug, Default)]
+pub struct Holds {
+    rule: Option<HoldRule>,
+    held: HashMap<i32, Held>,
+    held_once: HashSet<ProcId>,
+}
+
+/// A thread held stopped.
+#[derive(Debug)]
+struct Held {
+    proc: ProcId,
+    since: Instant,
+}
+
+/// A held thread let go: which, and the [`Event::Held`] its process records.
+pub struct Release {
+    pub tid: i32,
+    pub proc: ProcId,
+    met: bool,
+    waited_ms: u64,
+}
+
+impl Holds {
+    /// Holds for `rule` (none: nothing is ever held).
+    pub fn new(rule: Option<HoldRule>) -> Holds {
+        Holds {
+            rule,
+            ..Holds::default()
+        }
+    }
+
+    /// True if no thread is held now.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// True if `tid` is held: it must not be restarted.
+    pub fn is_held(&self, tid: i32) -> bool {
+        self.held.contains_key(&tid)
+    }
+
+    /// Thread `tid` of `proc` is stopped at `point`: held from now on if the rule holds
+    /// there and has not held this process yet.
+    pub fn reach(&mut self, tid: i32, proc: ProcId, point: HoldPoint) {
+        let Some(rule) = self.rule else {
+            return;
+        };
+        if rule.holds_at(point) && self.held_once.insert(proc) {
+            let since = Instant::now();
+            self.held.insert(tid, Held { proc, since });
+        }
+    }
+
+    /// `tid` is gone.
+    pub fn forget(&mut self, tid: i32) {
+        self.held.remove(&tid);
+    }
+
+    /// Lets every held thread go (the run is being killed, and killed processes must run
+    /// to die): their tids.
+    pub fn release_all(&mut self) -> Vec<i32> {
+        self.held.drain().map(|(tid, _)| tid).collect()
+    }
+
+    /// Lets go every held thread whose condition is met (judged from `trace` and, for
+    /// [`HoldRule::ChildrenBeforeSignalling`], from what the first process is doing now) or
+    /// whose time bound has passed.
+    pub fn due(&mut self, trace: &Trace, now: Instant) -> Vec<Release> {
+        let Some(rule) = self.rule else {
+            return Vec::new();
+        };
+        let parent_waiting = matches!(rule, HoldRule::ChildrenBeforeSignalling { .. })
+            && !self.held.is_empty()
+            && parent_is_waiting(trace);
+        let ready: Vec<(i32, bool)> = self
+            .held
+            .iter()
+            .filter_map(|(&tid, held)| {
+                let met = rule.is_met(trace, held.proc, parent_waiting);
+                (met || now >= held.since + rule.max()).then_some((tid, met))
+            })
+            .collect();
+        ready
+            .into_iter()
+            .map(|(tid, met)| {
+                let held = self.held.remove(&tid).expect("just found");
+                Release {
+                    tid,
+                    proc: held.proc,
+                    met,
+                    waited_ms: now.duration_since(held.since).as_millis() as u64,
+                }
+            })
+            .collect()
+    }
+
+    /// What `release`'s process records, at trace time `at`.
+    pub fn event(&self, release: &Release, at: u64) -> Event {
+        let rule = self.rule.expect("only a rule releases");
+        Event::Held {
+            point: rule.point_text(),
+            until: rule.until_text(),
+            met: release.met,
+            waited_ms: release.waited_ms,
+            at,
+        }
+    }
+}
+
+/// True if the program's first process is in (or stopped at the entry of) a call that
+/// sleeps until a signal or a child's end, as /proc shows it now.
+fn parent_is_waiting(trace: &Trace) -> bool {
+    let Some(parent) = trace.processes.first() else {
+        return false;
+    };
+    procfs::blocked_syscall(parent.pid)
+        .and_then(|(nr, _)| Sysno::new(nr as usize))
+        .is_some_and(is_blocking_wait)
+}
+
+/// Calls in which a process sleeps until something happens to it.
+fn is_blocking_wait(sysno: Sysno) -> bool {
+    SIGNAL_WAIT_CALLS.contains(&sysno) || sysno == Sysno::wait4 || sysno == Sysno::waitid
 }
 
 #[cfg(test)]
