@@ -14,9 +14,9 @@
 //! Entry, exit and seccomp stops are told apart by `PTRACE_GET_SYSCALL_INFO`, never by a
 //! toggled flag (restarted calls make two exits in a row look like entry/exit).
 //!
-//! This file is the story of one stop ([`Tracer::on_stop`]); the rooms it walks through:
+//! This file is the story of one stop (`Tracer::on_stop`); the rooms it walks through:
 //! [`wait`](super::wait) (waiting, restarting), [`tasks`](super::tasks) (who each task is,
-//! births, deaths, shims), [`decode`](super::decode) (what a call means),
+//! births, deaths, shims), [`decode`] (what a call means),
 //! [`fds`](super::fds) (descriptors and paths), [`handlers`](super::handlers) (signal
 //! handlers running), [`hold`](super::hold) (forced orderings).
 
