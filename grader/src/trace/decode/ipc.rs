@@ -382,4 +382,46 @@ mod tests {
         };
         assert_eq!(map, Some(expected));
     }
+
+    #[test]
+    fn the_other_memory_calls_keep_their_arguments_and_result() {
+        let mut ctx = Fake::new();
+        let mem = Buffer::new();
+        let mut exit =
+            |sysno, first: &[u64], ret| at_exit(&call(sysno, first), ret, &mem, &mut ctx);
+        let attached = exit(Sysno::shmat, &[7], 0x7f00);
+        let expected = Event::ShmAt {
+            shmid: 7,
+            ret: 0x7f00,
+        };
+        assert_eq!(attached, Some(expected));
+        let detached = exit(Sysno::shmdt, &[0x7f00], 0);
+        let expected = Event::ShmDt {
+            addr: 0x7f00,
+            ret: 0,
+        };
+        assert_eq!(detached, Some(expected));
+        let queue = exit(Sysno::msgget, &[0, 0o1600], 3);
+        let expected = Event::OtherIpc {
+            syscall: "msgget".into(),
+            ret: 3,
+        };
+        assert_eq!(queue, Some(expected));
+        let unmapped = exit(Sysno::munmap, &[0x7000, 64], 0);
+        let expected = Event::Munmap {
+            addr: 0x7000,
+            len: 64,
+            ret: 0,
+        };
+        assert_eq!(unmapped, Some(expected));
+        let truncated = exit(Sysno::ftruncate, &[4, 1 << 40], -27);
+        let expected = Event::Ftruncate {
+            fd: 4,
+            len: 1 << 40,
+            ret: -27,
+        };
+        assert_eq!(truncated, Some(expected));
+        assert_eq!(exit(Sysno::getpid, &[], 1), None, "a call no decoder knows");
+        assert_eq!(memory(Sysno::getpid, &[0; 6], 1), None);
+    }
 }
