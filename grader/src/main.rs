@@ -332,7 +332,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     let rubric = Rubric::load(&rubric_path)?;
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
-    let output = Output {
+    let mut output = Output {
         format: args.format,
         // Checked before grading: a missing variable costs no build.
         identity: match args.format {
@@ -347,6 +347,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             _ => None,
         },
         annotations: args.annotations.clone(),
+        failing_run: None,
     };
     let (exes, not_built) = if args.exe.is_empty() {
         let package = if args.solutions {
@@ -381,6 +382,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         formats::replace_file(path, page.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if matches!(output.format, Format::Summary) {
+        output.failing_run = formats::summary::FailingRun::find(&grading, &report);
+    }
     print_report(&report, &output, &context)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -390,6 +394,8 @@ struct Output {
     format: Format,
     identity: Option<formats::classroom50::Identity>,
     annotations: Option<PathBuf>,
+    /// With --format summary: the first failing run, drawn for the summary.
+    failing_run: Option<formats::summary::FailingRun>,
 }
 
 fn print_report(report: &Report, output: &Output, context: &formats::Context) -> Result<()> {
@@ -426,7 +432,7 @@ fn print_report(report: &Report, output: &Output, context: &formats::Context) ->
                 formats::replace_file(path, formats::summary::annotations(report).as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            formats::summary::render(report)
+            formats::summary::render_with_run(report, output.failing_run.as_ref())
         }
         Format::Gradescope => formats::gradescope::render_with(report, context) + "\n",
         Format::Junit => formats::junit::render_with(report, context),

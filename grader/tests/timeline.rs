@@ -873,3 +873,67 @@ fn a_signal_taken_by_a_wait_still_has_its_arrow() {
         ]
     );
 }
+
+// ------------------------------------------------------------------ the job summary
+
+#[test]
+fn the_job_summary_ends_with_the_first_failing_runs_diagram() {
+    let bins = common::package_bins("lab11-broken");
+    let output = assert_cmd::Command::cargo_bin("grader")
+        .unwrap()
+        .current_dir(common::root())
+        .args([
+            "check",
+            "lab11",
+            "--timeout-scale",
+            "0.2",
+            "--format",
+            "summary",
+        ])
+        .arg("--exe")
+        .arg(format!("pipe={}", bins["pipe-keeps-write-end"].display()))
+        .timeout(Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    let at = summary.find("```mermaid\n").expect("a Mermaid block");
+    let block = &summary[at..];
+    assert!(
+        block.starts_with("```mermaid\nsequenceDiagram\n"),
+        "{block}"
+    );
+    assert!(
+        block.contains("Note over P0: blocked in read(fd 3) on pipe 1"),
+        "{block}"
+    );
+    assert!(summary[..at].contains("Timeline of the run <code>pipe.factors</code> judged"));
+    assert!(summary.trim_end().ends_with("</details>"), "{summary}");
+}
+
+#[test]
+fn the_diagram_is_left_out_of_a_summary_it_would_push_over_githubs_limit() {
+    use grader::formats::summary::{FailingRun, SUMMARY_MAX, render, render_with_run};
+    use grader::grade::Report;
+    let report = Report {
+        lab: "lab11".into(),
+        title: "t".into(),
+        score: 0,
+        max_score: 0,
+        tracing: "filtered".into(),
+        isolation: "fallback".into(),
+        checks: Vec::new(),
+    };
+    let run = |size: usize| FailingRun {
+        check: "pipe.factors".into(),
+        described: "input `small` (\"60\")".into(),
+        diagram: format!(
+            "sequenceDiagram\n{}\n",
+            "    Note over P0: x\n".repeat(size / 20)
+        ),
+    };
+    let small = render_with_run(&report, Some(&run(1000)));
+    assert!(small.contains("```mermaid"), "{small}");
+    let huge = render_with_run(&report, Some(&run(SUMMARY_MAX)));
+    assert_eq!(huge, render(&report));
+    assert!(huge.len() <= SUMMARY_MAX);
+}

@@ -33,6 +33,59 @@ pub fn render(report: &Report) -> String {
     )
 }
 
+/// The run the first failed check judged, drawn as a Mermaid diagram (GitHub renders it in
+/// a job summary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingRun {
+    pub check: String,
+    /// How feedback names the case: ``input `small` ("60")``.
+    pub described: String,
+    /// [`crate::timeline::mermaid::render`] of its timeline.
+    pub diagram: String,
+}
+
+impl FailingRun {
+    /// The first failed check's run, if a failed check judged one.
+    pub fn find(grading: &crate::grade::Grading, report: &Report) -> Option<FailingRun> {
+        report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .find_map(|result| {
+                let spec = grading.rubric().checks.iter().find(|c| c.id == result.id)?;
+                let case = grading.judged_case(spec)?;
+                let timeline = crate::timeline::Timeline::of(case.run);
+                Some(FailingRun {
+                    check: result.id.clone(),
+                    described: case.describe(),
+                    diagram: crate::timeline::mermaid::render(&timeline),
+                })
+            })
+    }
+}
+
+/// [`render`], then the first failing run's diagram in a `<details>` block, if the summary
+/// stays within [`SUMMARY_MAX`] with it (its fence is longer than any run of backticks in
+/// it; the diagram's own text is in Mermaid's entity codes, which have none).
+pub fn render_with_run(report: &Report, run: Option<&FailingRun>) -> String {
+    let mut summary = render(report);
+    if let Some(run) = run {
+        let fence = markdown::fence_for(&run.diagram);
+        let text = |t: &str| markdown::html(&crate::escape::stray_controls(t));
+        let section = format!(
+            "\n<details><summary>Timeline of the run <code>{}</code> judged: {} (left to right, \
+             the order of events)</summary>\n\n{fence}mermaid\n{}{fence}\n\n</details>\n",
+            text(&run.check),
+            text(&run.described),
+            run.diagram
+        );
+        if summary.len() + section.len() <= SUMMARY_MAX {
+            summary.push_str(&section);
+        }
+    }
+    summary
+}
+
 /// One `::error title=…::…` line per failed check (and per check the grader could not
 /// run), escaped so that no text of the program's ends the command early or starts another.
 pub fn annotations(report: &Report) -> String {
