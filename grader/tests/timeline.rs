@@ -937,3 +937,32 @@ fn the_diagram_is_left_out_of_a_summary_it_would_push_over_githubs_limit() {
     assert_eq!(huge, render(&report));
     assert!(huge.len() <= SUMMARY_MAX);
 }
+
+/// Many channels: the bands stop at a bound and the last one counts the rest.
+#[test]
+fn channels_past_the_bound_share_one_band() {
+    let events = (0..30)
+        .map(|id| Event::ShmGet {
+            key: 0,
+            size: 64,
+            flags: 0,
+            ret: id,
+        })
+        .collect();
+    let parent = ended(
+        process(500, None, "parent", events),
+        End::Exited { code: 0 },
+        1,
+    );
+    let timeline = Timeline::of(&run_of(vec![parent], RunStatus::Completed, Vec::new()));
+    assert_eq!(timeline.channels.len(), 24);
+    assert_eq!(timeline.channels[0].name, "segment id 0");
+    assert_eq!(timeline.channels[23].name, "7 more channels");
+    assert!(
+        timeline
+            .marks
+            .iter()
+            .all(|m| m.channel.is_none_or(|c| c < 24))
+    );
+    roxmltree::Document::parse(&svg::render(&timeline)).expect("well-formed");
+}

@@ -34,6 +34,9 @@ const LANE_MARKS: usize = 60;
 /// Marks the whole timeline may keep: the lanes share them.
 const TOTAL_MARKS: usize = 600;
 
+/// Channel bands at most; the channels past them share the last one.
+const BANDS: usize = 24;
+
 /// A run, drawn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -1016,12 +1019,33 @@ fn build(
             }
         })
         .collect();
-    let channels = channels
-        .names
-        .into_iter()
-        .enumerate()
-        .map(|(i, (kind, name))| {
-            let own = marks.iter().filter(|m| m.channel == Some(i));
+    // Bands for the channels some mark still names (merging may have taken the others'
+    // marks), in order of first use; past `BANDS`, the rest share one band.
+    let mut order: Vec<usize> = Vec::new();
+    for mark in &marks {
+        if let Some(c) = mark.channel
+            && !order.contains(&c)
+        {
+            order.push(c);
+        }
+    }
+    let shared = order.len() > BANDS;
+    let band_of = |c: usize| {
+        let at = order.iter().position(|&o| o == c).expect("listed above");
+        at.min(BANDS - 1)
+    };
+    for mark in &mut marks {
+        mark.channel = mark.channel.map(band_of);
+    }
+    let channels = (0..order.len().min(BANDS))
+        .map(|band| {
+            let own = marks.iter().filter(|m| m.channel == Some(band));
+            let (kind, name) = if shared && band == BANDS - 1 {
+                let (kind, _) = channels.names[order[band]];
+                (kind, format!("{} more channels", order.len() - band))
+            } else {
+                channels.names[order[band]].clone()
+            };
             Channel {
                 kind,
                 name,

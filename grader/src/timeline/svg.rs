@@ -16,6 +16,7 @@ const LANE: usize = 64;
 const BAND: usize = 30;
 const TOP: usize = 56;
 const NOTE_LINE: usize = 15;
+const MIN_WIDTH: usize = 640;
 /// Characters of a label under a mark (the tooltip has the rest).
 const LABEL_CHARS: usize = 15;
 /// Characters of a note's line before it wraps.
@@ -27,7 +28,8 @@ pub fn render(timeline: &Timeline) -> String {
     let bands_top = TOP + lanes * LANE + 8;
     let notes_top = bands_top + timeline.channels.len() * BAND + 24;
     let notes: Vec<String> = timeline.notes.iter().flat_map(|n| wrap(n)).collect();
-    let width = GUTTER + timeline.steps.max(1) * STEP + 24;
+    // Wide enough for the caption however few the steps.
+    let width = (GUTTER + timeline.steps.max(1) * STEP + 24).max(MIN_WIDTH);
     let height = notes_top + notes.len() * NOTE_LINE + 28;
     let lane_y = |lane: usize| TOP + lane * LANE + LANE / 2 - 8;
     let band_y = |channel: usize| bands_top + channel * BAND + BAND / 2;
