@@ -86,6 +86,7 @@ fn run(stdout: &str, stderr: &str) -> RunOutcome {
         stderr: captured(stderr),
         wall: Duration::from_millis(5),
         hang: Vec::new(),
+        cpu_at_cut: Vec::new(),
         leaks: vec![Leak::Fifo {
             path: fifo,
             removed: true,

@@ -30,6 +30,7 @@ fn run_of(processes: Vec<Process>, status: RunStatus, hang: Vec<ProcessSnapshot>
         stderr: Captured::default(),
         wall: Duration::from_millis(200),
         hang,
+        cpu_at_cut: Vec::new(),
         leaks: Vec::new(),
         isolation: Isolation::Fallback,
         client: Vec::new(),

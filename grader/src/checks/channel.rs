@@ -755,6 +755,7 @@ mod tests {
             stderr: Captured::default(),
             wall: Duration::ZERO,
             hang: Vec::new(),
+            cpu_at_cut: Vec::new(),
             leaks: Vec::new(),
             isolation: Isolation::Fallback,
             client: Vec::new(),

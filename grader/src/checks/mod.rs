@@ -294,6 +294,8 @@ pub struct Unfinished {
     /// One clause, after "the program": `did not finish within 8 s and was killed`,
     /// `panicked: not yet implemented: read a line`.
     pub summary: String,
+    /// How it stopped, in a few words after "it": `was cut after 8 s`, `panicked`.
+    pub stopped: String,
     /// The lines that explain it (the hang diagnosis), if any.
     pub story: Vec<String>,
     /// True if the grader cut the run (time limit, process or task limit), so processes
@@ -401,8 +403,8 @@ fn failed_on(case: &Case<'_>, why: &Unfinished, message: String) -> Verdict {
 
 fn prefix_note(case: &Case<'_>, why: &Unfinished) -> String {
     format!(
-        "judged on the run on `{}` until it stopped (the program {})",
-        case.input, why.summary
+        "judged on what the run on `{}` did before it {}",
+        case.input, why.stopped
     )
 }
 
@@ -522,25 +524,39 @@ pub fn completed(case: &Case<'_>) -> Result<(), String> {
 /// Why the run did not finish as a program should, or `None` if it did: it ended by itself,
 /// without a panic, and its first process was not killed by a signal.
 pub fn unfinished(run: &RunOutcome) -> Option<Unfinished> {
-    let cut = |summary: String, story: Vec<String>| {
+    let cut = |stopped: String, summary: String, story: Vec<String>| {
         Some(Unfinished {
             summary,
+            stopped,
             story,
             cut: true,
         })
     };
     match run.status {
         RunStatus::TimedOut => {
-            return cut(
+            let limit = run.wall.as_secs_f64().floor();
+            // Still computing is not a deadlock: say who, and how much CPU it had used.
+            let computing: Vec<String> = hang::still_computing(run)
+                .into_iter()
+                .map(|(who, ms)| format!("{who} had used {} of CPU", hang::seconds(ms)))
+                .collect();
+            let summary = if computing.is_empty() {
+                format!("did not finish within {limit:.0} s and was killed")
+            } else {
                 format!(
-                    "did not finish within {:.0} s and was killed",
-                    run.wall.as_secs_f64().floor()
-                ),
+                    "was still computing after {limit:.0} s and was killed: {}",
+                    and_list(&computing)
+                )
+            };
+            return cut(
+                format!("was cut after {limit:.0} s"),
+                summary,
                 hang::explain(run),
             );
         }
         RunStatus::ProcessLimit => {
             return cut(
+                "was cut at the process limit".to_string(),
                 format!(
                     "created {} processes, more than the limit, and was killed (a fork inside a \
                      loop, or a worker that returns into the parent's code?)",
@@ -552,6 +568,7 @@ pub fn unfinished(run: &RunOutcome) -> Option<Unfinished> {
         RunStatus::TaskLimit => {
             let threads: usize = run.trace.processes.iter().map(|p| p.threads).sum();
             return cut(
+                "was cut at the task limit".to_string(),
                 format!(
                     "created {} processes and {threads} threads, more tasks than the limit, and \
                      was killed (threads started inside a loop?)",
@@ -562,25 +579,28 @@ pub fn unfinished(run: &RunOutcome) -> Option<Unfinished> {
         }
         RunStatus::Completed => {}
     }
-    let ended = |summary: String| {
+    let ended = |stopped: String, summary: String| {
         Some(Unfinished {
             summary,
+            stopped,
             story: Vec::new(),
             cut: false,
         })
     };
     if let Some(panic) = panic_message(&run.stderr.text()) {
-        return ended(format!("panicked: {}", visible(&panic)));
+        return ended(
+            "panicked".to_string(),
+            format!("panicked: {}", visible(&panic)),
+        );
     }
     let Some(root) = run.trace.root() else {
-        return ended("did not start".to_string());
+        return ended("did not start".to_string(), "did not start".to_string());
     };
     match root.end {
-        Some(End::Signaled { signal, .. }) => ended(format!(
-            "was killed by signal {} ({})",
-            signal,
-            signal_name(signal)
-        )),
+        Some(End::Signaled { signal, .. }) => ended(
+            format!("was killed by {}", signal_name(signal)),
+            format!("was killed by signal {} ({})", signal, signal_name(signal)),
+        ),
         _ => None,
     }
 }
@@ -737,6 +757,7 @@ mod tests {
             stderr: Captured::default(),
             wall: Duration::from_secs(8),
             hang,
+            cpu_at_cut: Vec::new(),
             leaks: Vec::new(),
             filled: Vec::new(),
             isolation: Isolation::Fallback,
@@ -765,8 +786,7 @@ mod tests {
         assert!(verdict.passed, "{verdict:?}");
         assert_eq!(
             verdict.note,
-            "judged on the run on `large` until it stopped (the program did not finish within \
-             8 s and was killed)"
+            "judged on what the run on `large` did before it was cut after 8 s"
         );
         // What needs the end fails, for that reason.
         let reaped = evaluate(&CheckKind::ReapsChildren, &[case("large", &stuck)]);
@@ -800,7 +820,11 @@ mod tests {
         let finished = run(None, [At::Exited, At::Exited]);
         let both = evaluate(&TWO, &[case("small", &finished), case("large", &computing)]);
         assert!(both.passed, "{both:?}");
-        assert!(both.note.contains("the run on `large`"), "{}", both.note);
+        assert!(
+            both.note.contains("the run on `large` did"),
+            "{}",
+            both.note
+        );
     }
 
     #[test]

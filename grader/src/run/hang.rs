@@ -8,10 +8,97 @@
 //!
 //! The other channels get a sentence each: a full or empty message queue, an `accept` that
 //! no connection answers, the `open` of a FIFO whose other side nobody opens.
+//!
+//! A run cut while a process is still computing is no deadlock: the watchdog samples every
+//! process's CPU time twice, [`CPU_LOOK`] apart, before the kill ([`CpuAtCut`]), and a
+//! process that used CPU in between is told as "still computing", with the CPU time it had
+//! used ([`still_computing`]).
 
 use super::RunOutcome;
 use crate::trace::live::ProcessSnapshot;
+use crate::trace::procfs;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use syscalls::Sysno;
+
+/// How long before the time limit the watchdog first samples CPU times (at most a quarter
+/// of the limit): long enough for a computing process to gain several clock ticks (10 ms
+/// each) even on a crowded machine.
+pub const CPU_LOOK: Duration = Duration::from_millis(500);
+
+/// CPU time one live process had used when the run was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuAtCut {
+    pub pid: i32,
+    /// All it had used, at the kill.
+    pub used_ms: u64,
+    /// What it used during the watchdog's last look (`look_ms` long).
+    pub recent_ms: u64,
+    pub look_ms: u64,
+}
+
+impl CpuAtCut {
+    /// True if it kept computing until the kill: it gained at least two clock ticks of CPU
+    /// during the last look. A blocked process gains none; a computing one gains ticks
+    /// even when it shares a CPU with a dozen others (a 500 ms look at 2 cores and load 8
+    /// gives each some 120 ms).
+    pub fn computing(&self) -> bool {
+        self.recent_ms >= 20
+    }
+}
+
+/// The CPU time of each process of a snapshot, now.
+pub fn cpu_times(snapshot: &[ProcessSnapshot]) -> Vec<(i32, u64)> {
+    snapshot
+        .iter()
+        .filter_map(|s| Some((s.pid, procfs::cpu_time(s.pid)?.total_ms())))
+        .collect()
+}
+
+/// Pairs the two samples of [`cpu_times`], `look` apart (a process first seen in the second
+/// counts from zero).
+pub fn cpu_at_cut(before: &[(i32, u64)], after: &[(i32, u64)], look: Duration) -> Vec<CpuAtCut> {
+    after
+        .iter()
+        .map(|&(pid, used_ms)| {
+            let earlier = before
+                .iter()
+                .find(|(p, _)| *p == pid)
+                .map_or(0, |(_, ms)| *ms);
+            CpuAtCut {
+                pid,
+                used_ms,
+                recent_ms: used_ms.saturating_sub(earlier),
+                look_ms: look.as_millis() as u64,
+            }
+        })
+        .collect()
+}
+
+/// The processes that were still computing when the run was cut, with the CPU time each
+/// had used, in the trace's order.
+pub fn still_computing(run: &RunOutcome) -> Vec<(String, u64)> {
+    run.trace
+        .processes
+        .iter()
+        .filter_map(|process| {
+            let cpu = run
+                .cpu_at_cut
+                .iter()
+                .find(|c| c.pid == process.pid && c.computing())?;
+            Some((process.label.clone(), cpu.used_ms))
+        })
+        .collect()
+}
+
+/// `7.9 s`.
+pub fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+fn is_computing(run: &RunOutcome, pid: i32) -> bool {
+    run.cpu_at_cut.iter().any(|c| c.pid == pid && c.computing())
+}
 
 /// One line per live process, the recognised deadlock first.
 pub fn explain(run: &RunOutcome) -> Vec<String> {
@@ -30,6 +117,20 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
         let who = name(snap.pid);
         if matches!(snap.state, 'T' | 't') {
             lines.push(stopped(run, snap, &who));
+            continue;
+        }
+        if let Some(cpu) = run
+            .cpu_at_cut
+            .iter()
+            .find(|c| c.pid == snap.pid && c.computing())
+        {
+            lines.push(format!(
+                "{who} is still computing: it had used {} of CPU, {} ms of it in the last {} \
+                 ms before the kill",
+                seconds(cpu.used_ms),
+                cpu.recent_ms,
+                cpu.look_ms
+            ));
             continue;
         }
         let Some(call) = &snap.syscall else {
@@ -53,6 +154,16 @@ pub fn explain(run: &RunOutcome) -> Vec<String> {
                          write end it still holds itself (fd {write_fd}): close it before \
                          reading, or end-of-file never comes"
                     ),
+                    // Writers still at work: end-of-file comes when they are done.
+                    None if !holders.is_empty()
+                        && holders.iter().all(|(pid, _)| is_computing(run, *pid)) =>
+                    {
+                        format!(
+                            "{who} is blocked in {call_name}(fd {fd}, …), waiting for the pipe's \
+                             writers, {}, who are still computing",
+                            list(&holders, &name)
+                        )
+                    }
                     None if !holders.is_empty() => format!(
                         "{who} is blocked in {call_name}(fd {fd}, …); the pipe's write end is \
                          still open in {}, so end-of-file never comes",
@@ -306,11 +417,96 @@ mod tests {
                 syscall: None,
                 fds: Vec::new(),
             }],
+            cpu_at_cut: Vec::new(),
             leaks: Vec::new(),
             isolation: Isolation::Fallback,
             client: Vec::new(),
             filled: Vec::new(),
         }
+    }
+
+    /// A timed-out pipe run: the parent (pid 100) blocked in read on the pipe's read end,
+    /// two workers holding its write end, running; `recent_ms` is the CPU each gained in
+    /// the watchdog's last look.
+    fn pipe_run(recent_ms: u64) -> RunOutcome {
+        use crate::trace::live::BlockedCall;
+        use crate::trace::model::OpenFd;
+        let end = |fd: i32, flags: i32| OpenFd {
+            fd,
+            target: "pipe:[7]".into(),
+            flags: flags as u32,
+        };
+        let mut processes = vec![Process::new(100, None, "parent".into())];
+        let mut hang = vec![ProcessSnapshot {
+            pid: 100,
+            state: 'S',
+            syscall: Some(BlockedCall {
+                nr: libc::SYS_read,
+                args: [3, 0, 4096, 0, 0, 0],
+            }),
+            fds: vec![end(3, libc::O_RDONLY)],
+        }];
+        let mut cpu_at_cut = vec![CpuAtCut {
+            pid: 100,
+            used_ms: 0,
+            recent_ms: 0,
+            look_ms: 500,
+        }];
+        for pid in [101, 102] {
+            processes.push(Process::new(pid, Some(0), format!("worker {}", pid - 100)));
+            hang.push(ProcessSnapshot {
+                pid,
+                state: 'R',
+                syscall: None,
+                fds: vec![end(4, libc::O_WRONLY)],
+            });
+            cpu_at_cut.push(CpuAtCut {
+                pid,
+                used_ms: 19_800 - (pid as u64 - 101) * 100,
+                recent_ms,
+                look_ms: 500,
+            });
+        }
+        RunOutcome {
+            status: RunStatus::TimedOut,
+            trace: Trace {
+                processes,
+                full: false,
+                clock: 0,
+            },
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            wall: Duration::from_secs(20),
+            hang,
+            cpu_at_cut,
+            leaks: Vec::new(),
+            isolation: Isolation::Fallback,
+            client: Vec::new(),
+            filled: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn workers_still_computing_are_no_deadlock() {
+        let computing = pipe_run(480);
+        assert_eq!(
+            still_computing(&computing),
+            [
+                ("worker 1".to_string(), 19_800),
+                ("worker 2".to_string(), 19_700)
+            ]
+        );
+        // The run's one-line summary says so first.
+        let summary = crate::checks::unfinished(&computing).unwrap().summary;
+        let told = format!("the program {summary}.\n{}", explain(&computing).join("\n"));
+        insta::assert_snapshot!("still_computing", told);
+        // The same state with no CPU gained keeps the old diagnosis: nothing is at work, so
+        // end-of-file never comes.
+        let stuck = pipe_run(0);
+        assert!(still_computing(&stuck).is_empty());
+        let summary = crate::checks::unfinished(&stuck).unwrap().summary;
+        let told = format!("the program {summary}.\n{}", explain(&stuck).join("\n"));
+        insta::assert_snapshot!("not_computing", told);
     }
 
     #[test]

@@ -121,6 +121,10 @@ pub struct RunOutcome {
     pub wall: Duration,
     /// When the run timed out: what each live process was blocked in.
     pub hang: Vec<ProcessSnapshot>,
+    /// When the run timed out: the CPU time each live process had used, and how much of it
+    /// in the watchdog's last look before the kill (a process still computing uses it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_at_cut: Vec<hang::CpuAtCut>,
     /// IPC objects the run left behind (already removed by the grader).
     pub leaks: Vec<Leak>,
     /// How the run was fenced off from the machine.
@@ -413,13 +417,22 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
     let watchdog = {
         let live = live.clone();
         let wall = limits.wall;
-        std::thread::spawn(move || match done_rx.recv_timeout(wall) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let snapshot = live.snapshot();
-                live.kill_all();
-                Some(snapshot)
+        // CPU time is sampled a little before the limit and again at it, so that a hang
+        // report can tell a process still computing from one stuck (the kill stays at the
+        // limit).
+        let look = hang::CPU_LOOK.min(wall / 4);
+        std::thread::spawn(move || {
+            if done_rx.recv_timeout(wall - look) != Err(mpsc::RecvTimeoutError::Timeout) {
+                return None;
             }
-            _ => None,
+            let before = hang::cpu_times(&live.snapshot());
+            if done_rx.recv_timeout(look) != Err(mpsc::RecvTimeoutError::Timeout) {
+                return None;
+            }
+            let snapshot = live.snapshot();
+            let cpu = hang::cpu_at_cut(&before, &hang::cpu_times(&snapshot), look);
+            live.kill_all();
+            Some((snapshot, cpu))
         })
     };
 
@@ -510,10 +523,14 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         RunStatus::Completed
     };
     // The shim is not the program's: leave it out of the explanation.
+    let (hang, cpu_at_cut) = hang.unwrap_or_default();
     let hang = hang
-        .unwrap_or_default()
         .into_iter()
         .filter(|snapshot| outcome.trace.by_pid(snapshot.pid).is_some())
+        .collect();
+    let cpu_at_cut = cpu_at_cut
+        .into_iter()
+        .filter(|cpu: &hang::CpuAtCut| outcome.trace.by_pid(cpu.pid).is_some())
         .collect();
     Ok(RunOutcome {
         status,
@@ -522,6 +539,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome, RunError> {
         stderr,
         wall,
         hang,
+        cpu_at_cut,
         leaks,
         isolation,
         client,
