@@ -243,3 +243,35 @@ fn unusable_programs_are_errors_not_runs() {
         Err(RunError::NotAFile(_))
     ));
 }
+
+/// Tracing changes timing, never behaviour: a SIGCHLD the program leaves at its default
+/// wakes a traced parent from semtimedop and sigtimedwait (the kernel queues even ignored
+/// signals for a tracer), and those calls fail with EINTR where untraced they never do. The
+/// tracer makes such a call again; a SIGCHLD with a handler still interrupts, as untraced.
+#[test]
+fn an_ignored_signal_never_causes_eintr_under_tracing() {
+    let probe = common::compile_c(&common::root().join("grader/fixtures/c/eintr-probe.c"), &[]);
+    let untraced = |args: &[&str]| {
+        let output = std::process::Command::new(&probe)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let never = "semtimedop EINTR 0/10, sigtimedwait EINTR 0/10\n";
+    let always = "semtimedop EINTR 10/10, sigtimedwait EINTR 10/10\n";
+    assert_eq!(untraced(&[]), never);
+    assert_eq!(untraced(&["handled"]), always);
+    for isolation in [None, Some(grader::run::Isolation::Fallback)] {
+        for full in [false, true] {
+            for (args, expected) in [(&[][..], never), (&["handled"][..], always)] {
+                let outcome = common::run_isolated(&probe, args, b"", full, 20.0, isolation);
+                assert_eq!(
+                    outcome.stdout.text(),
+                    expected,
+                    "{args:?}, full: {full}, {isolation:?}"
+                );
+            }
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub mod live;
 pub mod mem;
 pub mod model;
 pub mod procfs;
+pub mod restart;
 pub mod tasks;
 pub mod tracer;
 pub mod wait;

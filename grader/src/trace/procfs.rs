@@ -79,6 +79,11 @@ fn parse_cpu_time(stat: &str) -> Option<CpuTime> {
     })
 }
 
+/// The whole of /proc/TID/status.
+pub fn read_status(tid: i32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{tid}/status")).ok()
+}
+
 /// The value of one `Name:` line of /proc/TID/status, trimmed.
 pub fn status_field(tid: i32, name: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;

@@ -32,6 +32,9 @@ pub struct Task {
     pub pending: Option<Pending>,
     /// The signal handlers running on this thread.
     pub handlers: Running,
+    /// The call this thread was rewound to make again after an EINTR that only tracing
+    /// caused (`restart`): its next entry is the same call, already counted.
+    pub remade_call: Option<u64>,
 }
 
 impl Task {
@@ -40,6 +43,7 @@ impl Task {
             proc,
             pending: None,
             handlers: Running::default(),
+            remade_call: None,
         }
     }
 }

@@ -244,6 +244,11 @@ impl Tracer<'_> {
                 at,
             });
         }
+        // A signal the program ignores woke it only because it is traced: the call it
+        // interrupted with EINTR is made again (see `restart`), and not counted twice.
+        if let Some(nr) = super::restart::undo_spurious_eintr(tid, sig) {
+            self.tasks.task_mut(tid).remade_call = Some(nr);
+        }
         // Forward the signal: a tracer that swallows signals changes the program.
         self.resume(tid, sig);
     }
@@ -284,6 +289,11 @@ impl Tracer<'_> {
         let task = self.tasks.task_mut(tid);
         if task.pending.as_ref().is_some_and(|p| p.call.sysno == sysno) {
             return; // The seccomp stop that follows a stepping process's entry stop.
+        }
+        if task.remade_call.take() == Some(nr) && !needs_exit_stop(sysno) {
+            // Counted and recorded at its first entry; the program made it once. (A call
+            // decoded at exit is recorded again: its first exit said EINTR.)
+            return;
         }
         let proc = task.proc;
         match refusal(sysno, &args) {
