@@ -364,7 +364,12 @@ pub fn evaluate(kind: &CheckKind, cases: &[Case<'_>]) -> Verdict {
             },
         };
         if let Err(message) = result {
-            return Verdict::fail(format!("on {}: {message}", case.describe()));
+            // A cap the run hit is the likeliest cause of what went wrong after it.
+            let mut message = format!("on {}: {message}", case.describe());
+            for place in &case.run.filled {
+                message.push_str(&format!(" ({})", place.describe()));
+            }
+            return Verdict::fail(message);
         }
     }
     if let Some((input, running)) = tentative
@@ -775,6 +780,27 @@ mod tests {
     }
 
     const TWO: CheckKind = CheckKind::WorkerCount { workers: 2 };
+
+    /// A run that filled its private /tmp and then failed a check is told so, in the
+    /// failure's message: the cap is the likeliest cause.
+    #[test]
+    fn a_filled_tmpfs_is_named_in_the_failure() {
+        let mut full = run(None, [At::Exited, At::Exited]);
+        full.filled.push(crate::run::FilledPlace {
+            path: "/tmp".to_string(),
+            cap_bytes: 128 << 20,
+        });
+        let verdict = evaluate(&CheckKind::Factors, &[case("small", &full)]);
+        assert!(!verdict.passed, "{verdict:?}");
+        assert!(
+            verdict.message.ends_with(
+                "(/tmp was full: the run filled its 128 MiB cap there, and writes \
+                    past it failed (ENOSPC, \"No space left on device\"))"
+            ),
+            "{}",
+            verdict.message
+        );
+    }
 
     #[test]
     fn a_deadlock_settles_what_its_trace_shows() {
