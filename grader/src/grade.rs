@@ -5,6 +5,7 @@
 //! naming that pair reads the same run. Checks are then pure functions of those runs.
 
 use crate::checks::{self, Case};
+use crate::lang::Language;
 use crate::rubric::{self, Check, Rubric};
 use crate::run::{self, Limits, RunOutcome, RunSpec};
 use crate::trace::Interest;
@@ -192,6 +193,8 @@ pub struct Grading {
     exes: BTreeMap<String, PathBuf>,
     /// Part → what its checks say: the parts whose program did not compile.
     not_built: BTreeMap<String, String>,
+    /// Part → the language of its executable, for the hint that fits it.
+    languages: BTreeMap<String, Language>,
     options: GradeOptions,
     interest: Interest,
     runs: BTreeMap<(String, String), OnceLock<Result<RunOutcome, String>>>,
@@ -210,10 +213,15 @@ impl Grading {
                 }
             }
         }
+        let languages = exes
+            .iter()
+            .map(|(part, exe)| (part.clone(), Language::of_executable(exe)))
+            .collect();
         Grading {
             interest: rubric.interest(),
             rubric,
             exes,
+            languages,
             not_built: BTreeMap::new(),
             options,
             runs,
@@ -309,9 +317,14 @@ impl Grading {
         } else {
             Status::Failed
         };
+        let hint = match (self.languages.get(&check.part), &check.hint_c) {
+            (Some(Language::C), Some(hint_c)) => hint_c.clone(),
+            _ => check.hint.clone(),
+        };
         CheckResult {
             note: verdict.note,
             run_failure: verdict.run_failure,
+            hint,
             ..result_for(check, status, verdict.message)
         }
     }
@@ -400,6 +413,21 @@ fn result_for(check: &Check, status: Status, message: String) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_that_is_not_rust_gets_the_c_hint() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/lab11/rubric.toml");
+        let rubric = Rubric::load(&path).unwrap();
+        let exes = BTreeMap::from([("pipe".to_string(), PathBuf::from("/bin/true"))]);
+        let grading = Grading::new(rubric.clone(), exes, GradeOptions::default());
+        let check = rubric.checks.iter().find(|c| c.id == "pipe.two-workers");
+        let check = check.unwrap();
+        let result = grading.grade_check(check);
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(Some(&result.hint), check.hint_c.as_ref());
+        assert!(result.hint.contains("_exit(0)"), "{}", result.hint);
+    }
 
     #[test]
     fn a_timeout_scale_out_of_range_is_the_graders_error_not_a_panic() {

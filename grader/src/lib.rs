@@ -6,6 +6,7 @@ pub mod escape;
 pub mod formats;
 pub mod grade;
 pub mod harness;
+pub mod lang;
 pub mod leaks;
 pub mod report;
 pub mod rubric;

@@ -119,6 +119,10 @@ pub struct Check {
     pub title: String,
     pub points: u32,
     pub hint: String,
+    /// The hint for a program that is not Rust (`hint-c`), when `hint` names Rust calls;
+    /// [`crate::lang::Language`] tells which a program is.
+    #[serde(default)]
+    pub hint_c: Option<String>,
     /// Names from [`Rubric::inputs`].
     pub inputs: Vec<String>,
     /// The generic check and its parameters.
@@ -127,7 +131,9 @@ pub struct Check {
 }
 
 /// The keys every check has, besides its kind's parameters.
-const CHECK_KEYS: [&str; 7] = ["id", "part", "title", "points", "hint", "inputs", "kind"];
+const CHECK_KEYS: [&str; 8] = [
+    "id", "part", "title", "points", "hint", "hint-c", "inputs", "kind",
+];
 
 /// A program contract: what a lab's programs read, print or speak, as its handout states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -1235,7 +1241,7 @@ hint = "hint"
             "max-naps",
             &[
                 "check `a.workers`",
-                "its keys: id, part, title, points, hint, inputs, workers",
+                "its keys: id, part, title, points, hint, hint-c, inputs, workers",
             ],
         );
         let text = edited("inputs = [\"held\"]", "inputs = [\"small\"]");

@@ -31,6 +31,7 @@ fn fixture_fails(bin: &str, part: &str, expected: &[&str], saying: &[&str]) {
     let report = LAB.assert_fixture_fails("lab11-broken", bin, part, expected, saying);
     if bin == "pipe-slow-workers" {
         assert_prefix_passes_say_so(&report);
+        assert_hint(&report, "pipe.two-workers", "call process::exit");
     }
     // The verdict and the diagnosis (the first two lines); the per-process lines after
     // them, and which workers were still writing, vary with scheduling (a worker whose
@@ -128,6 +129,12 @@ fixtures! {
     ];
 }
 
+/// A check's hint names the calls of the program's language (`hint-c` for C).
+fn assert_hint(report: &grader::grade::Report, id: &str, saying: &str) {
+    let check = report.checks.iter().find(|c| c.id == id).unwrap();
+    assert!(check.hint.contains(saying), "{id}: {}", check.hint);
+}
+
 /// The checks a program too slow for `large` keeps are the ones its trace settles, and each
 /// says it was judged on a run that did not finish.
 fn assert_prefix_passes_say_so(report: &grader::grade::Report) {
@@ -196,6 +203,7 @@ fn a_slow_c_program_loses_only_end_dependent_points() {
         .collect();
     assert_eq!(failed(&report), expected, "{}", explain(&report));
     assert_prefix_passes_say_so(&report);
+    assert_hint(&report, "pipe.two-workers", "with _exit(0)");
     // Not a deadlock: the parent waits for writers that are still at work.
     let reaps = report.checks.iter().find(|c| c.id == "pipe.reaps-workers");
     let message = &reaps.unwrap().message;
