@@ -11,7 +11,7 @@ use crate::run::{self, Limits, RunOutcome, RunSpec};
 use crate::trace::Interest;
 use crate::workspace::NotBuilt;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -93,7 +93,19 @@ impl Report {
     /// Builds a report from check results; skipped checks count in neither total. A run's
     /// failure is told once: under the first check (in rubric order) that fails on it; the
     /// others that fail on the same run say so in one line instead of its story.
-    pub fn new(rubric: &Rubric, full: bool, mut checks: Vec<CheckResult>) -> Report {
+    pub fn new(rubric: &Rubric, full: bool, checks: Vec<CheckResult>) -> Report {
+        let isolation = crate::run::isolation::detect().map_or("unavailable", |i| i.name());
+        Report::with_isolation(rubric, full, isolation, checks)
+    }
+
+    /// [`Report::new`] for runs fenced off as `isolation` says (the runs', which a forced
+    /// isolation makes differ from the machine's best).
+    pub fn with_isolation(
+        rubric: &Rubric,
+        full: bool,
+        isolation: &str,
+        mut checks: Vec<CheckResult>,
+    ) -> Report {
         explain_failures_once(&mut checks);
         let counted = || checks.iter().filter(|c| c.status != Status::Skipped);
         Report {
@@ -102,9 +114,7 @@ impl Report {
             score: counted().map(|c| c.points).sum(),
             max_score: counted().map(|c| c.max_points).sum(),
             tracing: if full { "full" } else { "filtered" }.to_string(),
-            isolation: crate::run::isolation::detect()
-                .map_or("unavailable", |i| i.name())
-                .to_string(),
+            isolation: isolation.to_string(),
             checks,
         }
     }
@@ -377,7 +387,23 @@ impl Grading {
             .iter()
             .map(|c| self.grade_check(c))
             .collect();
-        Report::new(&self.rubric, self.options.full, checks)
+        self.report(checks)
+    }
+
+    /// The report of these checks, naming the isolation the runs had (the machine's best
+    /// when nothing ran).
+    fn report(&self, checks: Vec<CheckResult>) -> Report {
+        let ran: BTreeSet<&'static str> = self
+            .runs
+            .values()
+            .filter_map(|run| run.get()?.as_ref().ok())
+            .map(|outcome| outcome.isolation.name())
+            .collect();
+        if ran.is_empty() {
+            return Report::new(&self.rubric, self.options.full, checks);
+        }
+        let isolation = ran.into_iter().collect::<Vec<_>>().join(", ");
+        Report::with_isolation(&self.rubric, self.options.full, &isolation, checks)
     }
 
     /// The report over the checks graded so far (the `cargo test` harness grades them one
@@ -387,7 +413,7 @@ impl Grading {
         let mut checks: Vec<CheckResult> = finished.clone();
         let order = |id: &str| self.rubric.checks.iter().position(|c| c.id == id);
         checks.sort_by_key(|c| order(&c.id));
-        Report::new(&self.rubric, self.options.full, checks)
+        self.report(checks)
     }
 }
 

@@ -214,3 +214,20 @@ fn a_slow_c_program_loses_only_end_dependent_points() {
         "{message}"
     );
 }
+
+/// A report names the isolation its runs had, not the machine's best: grading forced into
+/// the fallback says `fallback` even where namespaces are available.
+#[test]
+fn the_report_names_the_isolation_its_runs_had() {
+    use grader::grade::{GradeOptions, Grading};
+    let lab = Lab("lab11");
+    let exes = lab.package_exes("lab11-solution");
+    let pipe = BTreeMap::from([("pipe".to_string(), exes["pipe"].clone())]);
+    let options = GradeOptions {
+        isolation: Some(grader::run::Isolation::Fallback),
+        ..GradeOptions::default()
+    };
+    let report = Grading::new(lab.rubric(), pipe, options).grade_all(2);
+    assert_eq!(report.isolation, "fallback", "{}", explain(&report));
+    assert_eq!(report.score, report.max_score, "{}", explain(&report));
+}
