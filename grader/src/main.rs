@@ -275,8 +275,17 @@ struct LeaksArgs {
     #[arg(long, value_name = "OBJECT")]
     only: Vec<grader::leaks::Selector>,
     /// Output format: a table for people, or JSON for scripts.
-    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = LeaksFormat::Human)]
+    format: LeaksFormat,
+}
+
+/// How `grader leaks` prints its listing.
+#[derive(Clone, Copy, ValueEnum)]
+enum LeaksFormat {
+    /// An aligned table.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -599,9 +608,9 @@ fn leaks(args: LeaksArgs) -> Result<ExitCode> {
     if args.remove {
         leaks::remove_stale(&mut listing);
     }
-    let text = match args.format.as_str() {
-        "json" => leaks::json(&listing) + "\n",
-        _ => leaks::human(&listing),
+    let text = match args.format {
+        LeaksFormat::Json => leaks::json(&listing) + "\n",
+        LeaksFormat::Human => leaks::human(&listing),
     };
     let _ = anstream::stdout().write_all(text.as_bytes());
     Ok(match listing.count(leaks::Action::Failed) {
