@@ -105,10 +105,6 @@ impl Policy {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
     /// What the policy decides for a call, by its rules.
     pub fn decide(&self, nr: u32, args: &[u64; 6]) -> Decision {
         if nr >= X32_SYSCALL_BIT {
@@ -192,15 +188,15 @@ impl Policy {
                         (arg_low(arg) + 4, (bits >> 32) as u32),
                     ];
                     let halves: Vec<(u32, u32)> = halves.into_iter().filter(|h| h.1 != 0).collect();
+                    if halves.is_empty() {
+                        continue; // No bit to test: never holds.
+                    }
                     for (i, (offset, bits)) in halves.iter().enumerate() {
                         out.load(*offset);
                         // Set: on to the `ret`, past the other half's two instructions.
                         let to_ret = 2 * (halves.len() - 1 - i) as u8;
                         let past_ret = if i + 1 == halves.len() { 1 } else { 0 };
                         out.jump_if(BPF_JSET, *bits, to_ret, past_ret);
-                    }
-                    if halves.is_empty() {
-                        continue; // No bit to test: never holds.
                     }
                     out.ret(action);
                 }
